@@ -1,0 +1,41 @@
+# The README's two commands live here. Both create their own virtualenv, so a fresh clone needs only Python >= 3.11.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck crds clean unit integration e2e
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)                      ## the local sandbox demo (Ctrl-C to stop; DEMO_ARGS=--once to run and exit)
+	$(BIN)/agent-memory-sandbox demo $(DEMO_ARGS)
+
+test: $(STAMP) lint typecheck       ## everything CI runs: lint, types, CRD drift, unit, integration, e2e
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+crds: $(STAMP)                      ## regenerate crds/ from the pydantic models
+	$(BIN)/python -m memory_operator.api.crdgen crds
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Local sandbox: an emulated Kubernetes API, an embedded Redis/Valkey engine and the demo."""
