@@ -1,0 +1,39 @@
+"""`agent-memory-operator`: run the operator (kopf) against the cluster in KUBECONFIG or in-cluster config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import kopf
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agent-memory-operator", description=__doc__)
+    parser.add_argument(
+        "-n", "--namespace", action="append", default=[],
+        help="watch MemoryTenants only in this namespace (repeatable); default: all namespaces",
+    )  # fmt: skip
+    parser.add_argument(
+        "--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL ('' to disable)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="log at INFO")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG")
+    args = parser.parse_args(argv)
+
+    import memory_operator.handlers  # noqa: F401, PLC0415 - registers the handlers with kopf
+
+    kopf.configure(verbose=args.verbose, debug=args.debug)
+    kopf.run(
+        standalone=True,  # one replica with the Recreate strategy; no peering
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness or None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""MemoryStore: a Redis >= 7 or Valkey >= 8 endpoint that tenants are placed on (cluster-scoped, like StorageClass)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import Field
+
+from memory_operator.api.base import WireModel
+from memory_operator.api.v1alpha1.common import (
+    DEFAULT_STORE_ANNOTATION,
+    DnsLabel,
+    DnsSubdomain,
+    ObjectMeta,
+    Region,
+    StatusBase,
+    lenient_status,
+)
+
+STORE_URL_PATTERN = r"^rediss?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"
+
+
+class AdminSecretRef(WireModel):
+    """Where the admin credentials live. The admin user needs +@all (it manages ACL users and scans keys)."""
+
+    name: DnsSubdomain = Field(description="Name of the Secret.")
+    namespace: DnsLabel = Field(description="Namespace of the Secret (stores are cluster-scoped).")
+    username_key: str = Field(
+        default="username", alias="usernameKey", description="Key holding the admin ACL username."
+    )
+    password_key: str = Field(default="password", alias="passwordKey", description="Key holding the password.")
+
+
+class CaSecretRef(WireModel):
+    """A Secret key holding a PEM CA bundle."""
+
+    name: DnsSubdomain = Field(description="Name of the Secret.")
+    namespace: DnsLabel = Field(description="Namespace of the Secret.")
+    key: str = Field(default="ca.crt", description="Key holding the PEM bundle.")
+
+
+class StoreTls(WireModel):
+    """TLS settings for `rediss://` endpoints; without a CA the system trust store is used."""
+
+    ca_secret_ref: CaSecretRef | None = Field(
+        default=None, alias="caSecretRef", description="CA bundle to verify the server with."
+    )
+
+
+class MemoryStoreSpec(WireModel):
+    """Desired state of a MemoryStore."""
+
+    url: str = Field(
+        pattern=STORE_URL_PATTERN,
+        max_length=300,
+        description="Endpoint as redis://host:port or rediss://host:port (TLS). No credentials or database in "
+        "the URL: they come from adminSecretRef, and tenants always use database 0.",
+    )
+    admin_secret_ref: AdminSecretRef = Field(alias="adminSecretRef", description="Admin credentials.")
+    tls: StoreTls | None = Field(default=None, description="TLS options; only meaningful with rediss://.")
+    region: Region | None = Field(
+        default=None,
+        description="Residency region of the data; tenants with spec.residency pick stores by it.",
+    )
+
+
+class ServerStatus(WireModel):
+    """What the store's server reported about itself."""
+
+    engine: Literal["redis", "valkey"] = Field(description="Server family.")
+    version: str = Field(description="Server version, e.g. 9.1.2.")
+
+
+class MemoryStoreStatus(StatusBase):
+    """Observed state of a MemoryStore."""
+
+    model_config = StatusBase.model_config | {"extra": "ignore"}
+
+    server: ServerStatus | None = Field(default=None, description="Server family and version, once connected.")
+
+
+class MemoryStore(WireModel):
+    """A MemoryStore object as the reconcilers see it."""
+
+    plural: ClassVar[str] = "memorystores"
+    kind: ClassVar[str] = "MemoryStore"
+    short_names: ClassVar[tuple[str, ...]] = ("mstore",)
+    namespaced: ClassVar[bool] = False
+    description: ClassVar[str] = (
+        "A Redis >= 7 or Valkey >= 8 endpoint that MemoryTenants are placed on. Annotate one with "
+        f'{DEFAULT_STORE_ANNOTATION}: "true" to make it the default.'
+    )
+    printer_columns: ClassVar[tuple[dict[str, str], ...]] = (
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+        {"name": "Engine", "type": "string", "jsonPath": ".status.server.engine"},
+        {"name": "Version", "type": "string", "jsonPath": ".status.server.version"},
+        {"name": "Region", "type": "string", "jsonPath": ".spec.region"},
+        {"name": "URL", "type": "string", "jsonPath": ".spec.url", "priority": "1"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )
+
+    metadata: ObjectMeta
+    spec: MemoryStoreSpec
+    status: MemoryStoreStatus = Field(default_factory=MemoryStoreStatus)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def is_default(self) -> bool:
+        return self.metadata.annotations.get(DEFAULT_STORE_ANNOTATION, "").lower() == "true"
+
+    @property
+    def is_ready(self) -> bool:
+        ready = next((c for c in self.status.conditions if c.type == "Ready"), None)
+        return ready is not None and ready.status == "True"
+
+    @classmethod
+    def from_body(cls, body: Any) -> Self:
+        """Parse a kopf body or API dict; raises pydantic.ValidationError on an invalid spec."""
+        return cls.model_validate(
+            {
+                "metadata": ObjectMeta.from_body(body["metadata"]),
+                "spec": body.get("spec") or {},
+                "status": lenient_status(MemoryStoreStatus, body.get("status")),
+            }
+        )

@@ -1,0 +1,190 @@
+"""MemoryTenant: one tenant's isolated memory namespace on a MemoryStore (namespaced)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import Field, field_validator
+
+from memory_operator.api.base import WireModel
+from memory_operator.api.quantity import QUANTITY_PATTERN, parse_bytes
+from memory_operator.api.v1alpha1.common import (
+    DnsLabel,
+    DnsSubdomain,
+    ObjectMeta,
+    Region,
+    StatusBase,
+    lenient_status,
+)
+
+Isolation = Literal["strict", "moderate", "minimal"]
+DeletionPolicy = Literal["Retain", "Delete"]
+MAX_AGENTS = 64
+
+
+class StoreRef(WireModel):
+    """A MemoryStore by name."""
+
+    name: DnsSubdomain = Field(description="Name of the MemoryStore.")
+
+
+class Quota(WireModel):
+    """Limits on what the tenant stores; measured periodically, reported as the QuotaExceeded condition."""
+
+    memory: Annotated[int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})] | None = Field(
+        default=None,
+        description="Maximum memory the tenant's keys may use, as a quantity (e.g. 256Mi, 1G).",
+        json_schema_extra={"pattern": QUANTITY_PATTERN},
+    )
+    keys: int | None = Field(default=None, ge=1, description="Maximum number of keys.")
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return None if self.memory is None else parse_bytes(self.memory)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_is_a_quantity(cls, value: int | str | None) -> int | str | None:
+        if value is not None and parse_bytes(value) == 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+
+class Encryption(WireModel):
+    """Client-side AES-256-GCM with the tenant's keyring (the <tenant>-memory-keys Secret)."""
+
+    enabled: bool = Field(default=True, description="Encrypt values at rest. Always on with isolation strict.")
+
+
+class MemoryTenantSpec(WireModel):
+    """Desired state of a MemoryTenant."""
+
+    store_ref: StoreRef | None = Field(
+        default=None,
+        alias="storeRef",
+        description="The MemoryStore to use. If empty: a store whose region matches spec.residency, else the "
+        "default store. Cannot change once provisioned.",
+    )
+    residency: Region | None = Field(
+        default=None, description="Required region of the data; only stores with this spec.region are used."
+    )
+    isolation: Isolation = Field(
+        default="moderate",
+        description="minimal: one ACL user for the tenant. moderate: plus one user per agent, all sharing the "
+        "tenant's keys. strict: per-agent users confined to their own keys and the shared area; "
+        "encryption forced on.",
+    )
+    agents: list[DnsLabel] = Field(
+        default_factory=list,
+        max_length=MAX_AGENTS,
+        description="Agents allowed to use the tenant's memory; with moderate/strict each gets its own ACL user "
+        "and Secret <tenant>-<agent>-memory-credentials.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    quota: Quota | None = Field(default=None, description="Limits on memory and keys.")
+    retention_days: int | None = Field(
+        default=None,
+        alias="retentionDays",
+        ge=1,
+        le=36500,
+        description="Days conversation memory is kept (a maximum). Empty: no limit set by the tenant.",
+    )
+    encryption: Encryption = Field(default_factory=Encryption, description="Encryption at rest.")
+    deletion_policy: DeletionPolicy = Field(
+        default="Retain",
+        alias="deletionPolicy",
+        description="On deletion access is always revoked. Retain keeps the data and the keyring Secret "
+        "(a tenant of the same name adopts them again); Delete removes both.",
+    )
+
+    @field_validator("agents")
+    @classmethod
+    def _agents_unique(cls, agents: list[str]) -> list[str]:
+        twice = sorted({a for a in agents if agents.count(a) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return agents
+
+    @property
+    def encryption_enabled(self) -> bool:
+        return self.encryption.enabled or self.isolation == "strict"
+
+
+class ProvisionedUser(WireModel):
+    """An ACL user the operator created, and the Secret holding its credentials."""
+
+    name: str = Field(description="ACL username.")
+    agent: str | None = Field(default=None, description="The agent it belongs to; empty for the tenant user.")
+    secret_name: str = Field(alias="secretName", description="Secret with REDIS_URL and friends.")
+
+
+class Usage(WireModel):
+    """Measured by the operator's periodic check (SCAN + sampled MEMORY USAGE on the admin connection)."""
+
+    keys: int = Field(ge=0, description="Number of keys under the tenant prefix.")
+    memory_bytes: int = Field(ge=0, alias="memoryBytes", description="Estimated bytes used by those keys.")
+    sampled: bool = Field(default=False, description="True when memoryBytes was extrapolated from a sample.")
+    measured_at: datetime = Field(alias="measuredAt", description="When it was measured.")
+
+
+class MemoryTenantStatus(StatusBase):
+    """Observed state of a MemoryTenant."""
+
+    model_config = StatusBase.model_config | {"extra": "ignore"}
+
+    store: str | None = Field(default=None, description="The MemoryStore the tenant is provisioned on.")
+    key_prefix: str | None = Field(default=None, alias="keyPrefix", description="All tenant keys start with it.")
+    users: list[ProvisionedUser] = Field(default_factory=list, description="ACL users and their Secrets.")
+    credentials_secret: str | None = Field(
+        default=None, alias="credentialsSecret", description="Secret with the tenant user's credentials."
+    )
+    keys_secret: str | None = Field(default=None, alias="keysSecret", description="Secret with the keyring.")
+    encryption: bool | None = Field(default=None, description="Whether encryption at rest is in force.")
+    usage: Usage | None = Field(default=None, description="Last measured usage.")
+
+
+class MemoryTenant(WireModel):
+    """A MemoryTenant object as the reconcilers see it."""
+
+    plural: ClassVar[str] = "memorytenants"
+    kind: ClassVar[str] = "MemoryTenant"
+    short_names: ClassVar[tuple[str, ...]] = ("mt",)
+    namespaced: ClassVar[bool] = True
+    description: ClassVar[str] = (
+        "An isolated, encrypted memory namespace for one tenant's agents: ACL users, a key prefix, "
+        "credentials and keyring Secrets."
+    )
+    printer_columns: ClassVar[tuple[dict[str, str], ...]] = (
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+        {"name": "Store", "type": "string", "jsonPath": ".status.store"},
+        {"name": "Isolation", "type": "string", "jsonPath": ".spec.isolation"},
+        {"name": "Keys", "type": "integer", "jsonPath": ".status.usage.keys"},
+        {"name": "Prefix", "type": "string", "jsonPath": ".status.keyPrefix", "priority": "1"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )
+
+    metadata: ObjectMeta
+    spec: MemoryTenantSpec
+    status: MemoryTenantStatus = Field(default_factory=MemoryTenantStatus)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        assert self.metadata.namespace is not None, "MemoryTenant is namespaced"
+        return self.metadata.namespace
+
+    @classmethod
+    def from_body(cls, body: Any) -> Self:
+        """Parse a kopf body or API dict; raises pydantic.ValidationError (with `spec.` paths) when invalid."""
+        return cls.model_validate(
+            {
+                "metadata": ObjectMeta.from_body(body["metadata"]),
+                "spec": body.get("spec") or {},
+                "status": lenient_status(MemoryTenantStatus, body.get("status")),
+            }
+        )

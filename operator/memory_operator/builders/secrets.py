@@ -1,0 +1,115 @@
+"""Pure builders of the Secrets a tenant gets: credentials (per ACL user) and the keyring."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from memory_operator.api.v1alpha1 import MemoryTenant
+from memory_operator.builders.keyring import KEYRING_KEY, Keyring
+from memory_operator.builders.meta import (
+    credentials_secret_name,
+    keys_secret_name,
+    owner_reference,
+    tenant_labels,
+)
+
+__all__ = ["Credentials", "Endpoint", "credentials_secret", "keys_secret", "secret_value"]
+
+ROLE_CREDENTIALS = "credentials"
+ROLE_KEYS = "keys"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where agents connect: a MemoryStore's URL, split."""
+
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> Endpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("must look like redis://host:port or rediss://host:port")
+        return cls(host=parts.hostname, port=parts.port or 6379, tls=parts.scheme == "rediss")
+
+    def url(self, username: str, password: str) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{self.port}/0"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """One ACL user's login and the key areas it may use."""
+
+    username: str
+    password: str
+    agent: str | None
+    key_prefix: str
+    agent_prefix: str | None = None
+    shared_prefix: str | None = None
+
+
+def _encode(data: dict[str, str]) -> dict[str, str]:
+    return {k: base64.b64encode(v.encode()).decode() for k, v in sorted(data.items())}
+
+
+def secret_value(secret: dict[str, Any], key: str) -> str | None:
+    """Decode one key of a Secret as the API returns it (`data`, base64)."""
+    raw = (secret.get("data") or {}).get(key)
+    return None if raw is None else base64.b64decode(raw).decode()
+
+
+def _secret(tenant: MemoryTenant, name: str, role: str, agent: str | None, data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": name,
+            "namespace": tenant.namespace,
+            "labels": tenant_labels(tenant, role, agent),
+            "ownerReferences": [owner_reference(tenant)],
+        },
+        "data": _encode(data),
+    }
+
+
+def credentials_secret(tenant: MemoryTenant, creds: Credentials, endpoint: Endpoint) -> dict[str, Any]:
+    """Everything an agent needs through `envFrom`: the URL (with the ACL user), its parts, and the layout."""
+    data = {
+        "REDIS_URL": endpoint.url(creds.username, creds.password),
+        "REDIS_HOST": endpoint.host,
+        "REDIS_PORT": str(endpoint.port),
+        "REDIS_TLS": "true" if endpoint.tls else "false",
+        "REDIS_USERNAME": creds.username,
+        "REDIS_PASSWORD": creds.password,
+        "MEMORY_TENANT_ID": f"{tenant.namespace}/{tenant.name}",
+        "MEMORY_KEY_PREFIX": creds.key_prefix,
+        "MEMORY_ISOLATION": tenant.spec.isolation,
+        "MEMORY_ENCRYPTION": "required" if tenant.spec.encryption_enabled else "disabled",
+        "MEMORY_KEYS_SECRET": keys_secret_name(tenant.name),
+    }
+    optional = {
+        "MEMORY_AGENT_ID": creds.agent,
+        "MEMORY_AGENT_PREFIX": creds.agent_prefix,
+        "MEMORY_SHARED_PREFIX": creds.shared_prefix,
+        "MEMORY_RETENTION_DAYS": None if tenant.spec.retention_days is None else str(tenant.spec.retention_days),
+    }
+    if tenant.spec.quota is not None:
+        optional["MEMORY_QUOTA_KEYS"] = None if tenant.spec.quota.keys is None else str(tenant.spec.quota.keys)
+        memory = tenant.spec.quota.memory_bytes
+        optional["MEMORY_QUOTA_BYTES"] = None if memory is None else str(memory)
+    data.update({k: v for k, v in optional.items() if v is not None})
+    name = credentials_secret_name(tenant.name, creds.agent)
+    return _secret(tenant, name, ROLE_CREDENTIALS, creds.agent, data)
+
+
+def keys_secret(tenant: MemoryTenant, keyring: Keyring) -> dict[str, Any]:
+    """The keyring, apart from credentials so RBAC can grant 'connect' without 'decrypt'."""
+    return _secret(tenant, keys_secret_name(tenant.name), ROLE_KEYS, None, {KEYRING_KEY: keyring.to_json()})

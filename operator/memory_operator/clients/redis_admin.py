@@ -1,0 +1,354 @@
+"""The admin connection to one Redis/Valkey store: server facts, tenant ACL users, key sweeps (sync redis-py).
+
+Every failure leaves this module as one of the `StoreError` subclasses below. Their messages name the endpoint
+(host:port) and what was being done -- never a password or a password hash (the server echoes a rejected
+`#<hash>` rule back in its error, so server messages are redacted before they are quoted).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Final, cast
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.client import Pipeline
+from redis.exceptions import NoPermissionError
+from redis.retry import Retry
+
+from memory_operator.builders.acl import (
+    AclUser,
+    ServerCapabilities,
+    glob_escape,
+    hash_password,
+    normalize_getuser,
+    setuser_args,
+)
+
+__all__ = [
+    "AclChange",
+    "RedisAdmin",
+    "ServerInfo",
+    "StoreAuthFailed",
+    "StoreCommandError",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreUnsupported",
+    "Usage",
+]
+
+#: The oldest servers whose ACLs (selectors, `%R~`/`%W~` key permissions, ACL DRYRUN) we rely on.
+MINIMUM_VERSIONS: Final = {"redis": (7, 0, 0), "valkey": (8, 0, 0)}
+
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+class StoreError(Exception):
+    """A store operation failed; `endpoint` is host:port. The message never holds a secret."""
+
+    def __init__(self, message: str, endpoint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer: connection refused, timeout, DNS failure, or still loading its data."""
+
+
+class StoreAuthFailed(StoreUnavailable):
+    """The store answered but refused the admin credentials (WRONGPASS/NOAUTH) or lacks a permission for them.
+
+    A subclass of StoreUnavailable: callers that only care whether the store can be used catch both.
+    """
+
+
+class StoreUnsupported(StoreError):
+    """The server is too old (Redis < 7, Valkey < 8) or has no ACL command."""
+
+
+class StoreCommandError(StoreError):
+    """The server rejected a command (e.g. an ACL rule it does not accept)."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    engine: str  # "valkey" or "redis"
+    version: tuple[int, int, int]
+    version_string: str
+    acl: bool
+
+    @property
+    def supported(self) -> bool:
+        minimum = MINIMUM_VERSIONS.get(self.engine)
+        return self.acl and minimum is not None and self.version >= minimum
+
+    def __str__(self) -> str:
+        return f"{self.engine} {self.version_string}"
+
+
+class AclChange(enum.Enum):
+    """What `set_user` found: no user, a user with other rules (drift or a new spec), or the same rules."""
+
+    CREATED = "created"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Keys under a prefix and their memory; `sampled` when bytes were extrapolated from a sample."""
+
+    keys: int
+    bytes: int
+    sampled: bool
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def _execute(client: redis.Redis | Pipeline, *args: str) -> object:
+    """A raw command: split arguments ("ACL", "GETUSER") keep redis-py's reply parsing out of the way."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class RedisAdmin:
+    """A pooled, thread-safe admin connection to one store (`redis://` or `rediss://` URL, database 0).
+
+    Timeouts bound every call: `connect_timeout` (default `timeout`) to connect, `timeout` per reply, and at
+    most one immediate retry (a pooled connection the server closed while idle) -- an unreachable store
+    fails in about twice the timeout, never hangs a reconcile.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str,
+        password: str,
+        ca_pem: bytes | None = None,
+        ca_path: Path | None = None,
+        timeout: float = 5.0,
+        connect_timeout: float | None = None,
+        max_connections: int = 8,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("store URL must look like redis://host:port or rediss://host:port")
+        if parts.username or parts.password:
+            raise ValueError("store URL must not carry credentials: they belong in the admin Secret")
+        if parts.path not in ("", "/", "/0"):
+            # Tenants cannot SELECT (denied), so their data and our sweeps must both be in database 0.
+            raise ValueError("store URL must use database 0 (tenant users cannot SELECT another one)")
+        tls = parts.scheme == "rediss"
+        if (ca_pem is not None or ca_path is not None) and not tls:
+            raise ValueError("a TLS CA was given for a redis:// URL; use rediss://")
+        host, port = parts.hostname, parts.port or 6379
+        self.endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._username = username
+        self._password = password
+        options: dict[str, object] = {}
+        if tls:
+            options = {
+                "connection_class": redis.SSLConnection,
+                "ssl_ca_data": ca_pem.decode() if ca_pem is not None else None,
+                "ssl_ca_certs": str(ca_path) if ca_path is not None else None,
+            }
+        self._pool = redis.ConnectionPool(
+            host=host,
+            port=port,
+            username=username,
+            password=password,
+            socket_timeout=timeout,
+            socket_connect_timeout=connect_timeout if connect_timeout is not None else timeout,
+            retry=Retry(NoBackoff(), retries=1),
+            max_connections=max_connections,
+            **options,  # type: ignore[arg-type]
+        )
+        self._client = redis.Redis(connection_pool=self._pool)
+
+    def __repr__(self) -> str:
+        return f"RedisAdmin({self.endpoint!r}, username={self._username!r})"
+
+    @contextmanager
+    def _translate(self, action: str, secrets: Sequence[str] = ()) -> Iterator[None]:
+        """Turn redis-py errors into ours, naming the endpoint and `action`, redacting `secrets`."""
+        hide = (self._password, *secrets)
+        try:
+            yield
+        except redis.AuthenticationError as exc:  # before ConnectionError: it is a subclass
+            raise StoreAuthFailed(
+                f"{self.endpoint} refused admin user {self._username!r} while {action}: {_redact(str(exc), hide)}",
+                self.endpoint,
+            ) from None
+        except NoPermissionError as exc:  # before ResponseError: it is a subclass
+            raise StoreAuthFailed(
+                f"admin user {self._username!r} lacks a permission on {self.endpoint} for {action}: "
+                f"{_redact(str(exc), hide)}",
+                self.endpoint,
+            ) from None
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            reason = f"{type(exc).__name__}: {_redact(str(exc), hide)}"
+            raise StoreUnavailable(f"{self.endpoint} unavailable while {action}: {reason}", self.endpoint) from None
+        except redis.RedisError as exc:
+            raise StoreCommandError(
+                f"{self.endpoint} rejected {action}: {_redact(str(exc), hide)}", self.endpoint
+            ) from None
+
+    # -- server facts -------------------------------------------------------------------------------------
+
+    def server_info(self) -> ServerInfo:
+        """Engine and version from INFO server; Valkey also reports a `redis_version` (7.2.4) for clients."""
+        with self._translate("reading INFO server"):
+            info = self._client.info("server")
+            try:
+                _execute(self._client, "ACL", "WHOAMI")
+                acl = True
+            except NoPermissionError:
+                raise  # the command exists but the admin may not use it: an auth problem
+            except redis.ResponseError:  # unknown command: no ACLs on this server
+                acl = False
+        valkey = "valkey_version" in info or _text(info.get("server_name", "")) == "valkey"
+        engine = "valkey" if valkey else "redis"
+        version_string = _text(info.get("valkey_version" if valkey else "redis_version", ""))
+        match = _VERSION.match(version_string)
+        version = (int(match[1]), int(match[2]), int(match[3])) if match else (0, 0, 0)
+        return ServerInfo(engine=engine, version=version, version_string=version_string, acl=acl)
+
+    def capabilities(self) -> ServerCapabilities:
+        """What the ACL builder needs to know about this server; raises StoreUnsupported for old servers."""
+        info = self.server_info()
+        if not info.supported:
+            raise StoreUnsupported(
+                f"{self.endpoint} runs {info}{'' if info.acl else ' without ACL'}; "
+                "supported: Redis >= 7.0 or Valkey >= 8.0 with ACLs",
+                self.endpoint,
+            )
+        with self._translate("listing commands"):
+            names = self._client.command_list()
+        return ServerCapabilities(
+            engine=info.engine, version=info.version, commands=frozenset(_text(n).lower() for n in names)
+        )
+
+    # -- ACL users ----------------------------------------------------------------------------------------
+
+    def get_user(self, name: str) -> dict[str, object] | None:
+        """The user's rules as `normalize_getuser` shapes them; None when there is no such user."""
+        with self._translate(f"reading ACL user {name!r}"):
+            reply = _execute(self._client, "ACL", "GETUSER", name)
+        return normalize_getuser(reply)
+
+    def set_user(self, user: AclUser, password: str, caps: ServerCapabilities | None) -> AclChange:
+        """Converge `user` to its rules and `password` (sent hashed); report what it was before.
+
+        GETUSER, SETUSER reset and GETUSER run in one MULTI/EXEC, so "before" is exactly what SETUSER
+        replaced: a different "before" means the rules had drifted (or the desired ones changed).
+        """
+        digest = hash_password(password)
+        args = setuser_args(user, digest, caps)
+        with self._translate(f"setting ACL user {user.name!r}", secrets=(password, digest)):
+            with self._client.pipeline(transaction=True) as pipe:
+                _execute(pipe, "ACL", "GETUSER", user.name)
+                _execute(pipe, "ACL", "SETUSER", user.name, *args)
+                _execute(pipe, "ACL", "GETUSER", user.name)
+                before, result, after = pipe.execute(raise_on_error=False)
+            if isinstance(result, Exception):
+                raise result
+        old = normalize_getuser(before)
+        if old is None:
+            return AclChange.CREATED
+        return AclChange.UNCHANGED if old == normalize_getuser(after) else AclChange.CHANGED
+
+    def delete_users(self, names: Iterable[str]) -> int:
+        """Delete ACL users (the server also disconnects their clients); returns how many existed."""
+        doomed = sorted(set(names))
+        if self._username in doomed:
+            raise ValueError("refusing to delete the admin user")
+        if not doomed:
+            return 0
+        with self._translate(f"deleting ACL users {', '.join(doomed)}"):
+            return cast(int, _execute(self._client, "ACL", "DELUSER", *doomed))
+
+    # -- key space ----------------------------------------------------------------------------------------
+
+    def _scan(self, prefix: str, count: int) -> Iterator[bytes]:
+        if not prefix:
+            raise ValueError("an empty prefix would match every key")
+        raw = prefix.encode()
+        for key in self._client.scan_iter(match=glob_escape(prefix) + "*", count=count):
+            # SCAN MATCH is a glob; the literal check makes a mistake in escaping unable to reach other keys.
+            if isinstance(key, bytes) and key.startswith(raw):
+                yield key
+
+    def scan_delete(self, prefix: str, batch: int = 500) -> int:
+        """UNLINK every key under `prefix`, SCANning in steps of `batch` (never KEYS); returns how many."""
+        deleted = 0
+        with self._translate(f"deleting keys under {prefix!r}"):
+            for chunk in _chunks(self._scan(prefix, batch), batch):
+                deleted += int(self._client.unlink(*chunk))
+        return deleted
+
+    def usage(self, prefix: str, sample: int = 1000, batch: int = 500) -> Usage:
+        """Keys under `prefix` (SCAN count) and their bytes (MEMORY USAGE), exact up to `sample` keys.
+
+        Beyond that, bytes are extrapolated from the first `sample` keys SCAN returns: SCAN walks the hash
+        table, so those are an unbiased pick without needing randomness. SCAN may report a key twice while the
+        server rehashes, so on a busy keyspace the count is an upper bound.
+        """
+        keys = 0
+        picked: list[bytes] = []
+        with self._translate(f"measuring keys under {prefix!r}"):
+            for key in self._scan(prefix, batch):
+                keys += 1
+                if len(picked) < sample:
+                    picked.append(key)
+            sizes: list[int] = []
+            for chunk in _chunks(picked, batch):
+                with self._client.pipeline(transaction=False) as pipe:
+                    for key in chunk:
+                        pipe.memory_usage(key)
+                    # None: the key expired or was deleted since SCAN saw it.
+                    sizes.extend(int(s) for s in pipe.execute() if s is not None)
+        measured = sum(sizes)
+        if keys <= sample or not sizes:
+            return Usage(keys=keys, bytes=measured, sampled=False)
+        return Usage(keys=keys, bytes=round(measured * keys / len(sizes)), sampled=True)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._pool.disconnect()
+
+    def __enter__(self) -> RedisAdmin:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,86 @@
+"""Domain errors the reconcilers raise; the handlers turn each into a Ready=False condition and a retry policy.
+
+Every error carries a CamelCase `reason` (the condition reason users grep for) and a message that names the
+offending field or endpoint, never a secret value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+__all__ = [
+    "InvalidSpec",
+    "NameConflict",
+    "ReconcileError",
+    "ResidencyUnsatisfied",
+    "SecretNotFound",
+    "StoreNotFound",
+    "StoreUnavailable",
+    "describe_validation_error",
+]
+
+
+class ReconcileError(Exception):
+    """Base of the errors that end a reconcile with Ready=False."""
+
+    reason: ClassVar[str] = "ReconcileFailed"
+    #: None: permanent until the spec changes; a number: retry after that many seconds (grown by backoff).
+    retry_after: ClassVar[float | None] = 30.0
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidSpec(ReconcileError):
+    """The spec cannot be acted on; fixing it (a new generation) is the only way forward."""
+
+    reason = "InvalidSpec"
+    retry_after = None
+
+
+class StoreNotFound(ReconcileError):
+    reason = "StoreNotFound"
+    retry_after = 30.0
+
+
+class ResidencyUnsatisfied(ReconcileError):
+    reason = "ResidencyUnsatisfied"
+    retry_after = 60.0
+
+
+class StoreUnavailable(ReconcileError):
+    """The store did not answer, refused the admin credentials, or runs an unsupported server."""
+
+    reason = "StoreUnavailable"
+    retry_after = 5.0
+
+
+class SecretNotFound(ReconcileError):
+    reason = "SecretNotFound"
+    retry_after = 30.0
+
+
+class NameConflict(ReconcileError):
+    """A child object the operator would write already exists and belongs to someone else."""
+
+    reason = "NameConflict"
+    retry_after = 60.0
+
+
+def describe_validation_error(error: ValidationError, root: str = "") -> str:
+    """One line per problem, each naming its field as a JSON path: `spec.agents[1]: ...`."""
+    return "; ".join(f"{_field_path(e['loc'], root)}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors())
+
+
+def _field_path(loc: Iterable[Any], root: str) -> str:
+    path = root
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not str(part).startswith(("function-", "union[", "int", "str")) or not path:
+            path += f".{part}" if path else str(part)
+    return path or "(root)"

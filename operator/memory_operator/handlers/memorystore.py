@@ -1,0 +1,54 @@
+"""kopf handlers for MemoryStore: create/update/resume and a periodic health check share one reconcile."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore, MemoryStoreStatus
+from memory_operator.api.v1alpha1.common import lenient_status
+from memory_operator.errors import InvalidSpec, describe_validation_error
+from memory_operator.handlers.sync import run
+from memory_operator.reconcilers import store as reconciler
+from memory_operator.reconcilers.common import Outcome
+
+RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
+
+
+@kopf.on.resume(GROUP, VERSION, MemoryStore.plural)
+@kopf.on.create(GROUP, VERSION, MemoryStore.plural)
+@kopf.on.update(GROUP, VERSION, MemoryStore.plural, field="spec")
+def store_changed(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any
+) -> None:
+    _sync(body, patch, memo, retry, logger)
+
+
+@kopf.timer(GROUP, VERSION, MemoryStore.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+def store_health(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any
+) -> None:
+    _sync(body, patch, memo, retry, logger)  # the server may have gone away, or come back
+
+
+def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger) -> None:
+    def reconcile() -> Outcome[MemoryStoreStatus]:
+        try:
+            store = MemoryStore.from_body(body)
+        except ValidationError as exc:
+            raise InvalidSpec(describe_validation_error(exc)) from None
+        return reconciler.reconcile(store, memo.deps)
+
+    run(
+        body,
+        patch,
+        memo.deps,
+        lenient_status(MemoryStoreStatus, body.get("status")),
+        reconcile,
+        retry,
+        logger,
+    )

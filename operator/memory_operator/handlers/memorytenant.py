@@ -1,0 +1,83 @@
+"""kopf handlers for MemoryTenant: one reconcile for create/update/resume/timer; a finalizer for deletion."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTenantStatus
+from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
+from memory_operator.errors import InvalidSpec, ReconcileError, describe_validation_error
+from memory_operator.handlers.sync import kube_errors, retry_delay, run
+from memory_operator.reconcilers import tenant as reconciler
+from memory_operator.reconcilers.common import Outcome
+
+RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
+
+
+@kopf.on.resume(GROUP, VERSION, MemoryTenant.plural)
+@kopf.on.create(GROUP, VERSION, MemoryTenant.plural)
+@kopf.on.update(GROUP, VERSION, MemoryTenant.plural, field="spec")
+def tenant_changed(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any
+) -> None:
+    _sync(body, patch, memo, retry, logger)
+
+
+@kopf.timer(GROUP, VERSION, MemoryTenant.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+def tenant_resync(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any
+) -> None:
+    _sync(body, patch, memo, retry, logger)  # drift repair (ACL edited, server restarted) and usage
+
+
+@kopf.on.delete(GROUP, VERSION, MemoryTenant.plural)
+def tenant_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any) -> None:
+    try:
+        with kube_errors():
+            events = reconciler.finalize(_for_deletion(body), memo.deps)
+    except ReconcileError as err:
+        # Access must really be revoked before the finalizer lets go: keep retrying, and say why.
+        kopf.event(body, type="Warning", reason=err.reason, message=f"deletion waits: {err.message}")
+        raise kopf.TemporaryError(err.message, delay=retry_delay(err, retry)) from None
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        logger.info("%s: %s", event.reason, event.message)
+
+
+def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger) -> None:
+    def reconcile() -> Outcome[MemoryTenantStatus]:
+        try:
+            tenant = MemoryTenant.from_body(body)
+        except ValidationError as exc:
+            raise InvalidSpec(describe_validation_error(exc)) from None
+        return reconciler.reconcile(tenant, memo.deps)
+
+    run(
+        body,
+        patch,
+        memo.deps,
+        lenient_status(MemoryTenantStatus, body.get("status")),
+        reconcile,
+        retry,
+        logger,
+    )
+
+
+def _for_deletion(body: kopf.Body) -> MemoryTenant:
+    """The tenant as far as cleanup needs it, even when its spec is invalid (cleanup must never get stuck)."""
+    try:
+        return MemoryTenant.from_body(body)
+    except ValidationError:
+        policy = (body.get("spec") or {}).get("deletionPolicy")
+        return MemoryTenant.model_validate(
+            {
+                "metadata": ObjectMeta.from_body(body["metadata"]),
+                "spec": {"deletionPolicy": policy if policy in ("Retain", "Delete") else "Retain"},
+                "status": lenient_status(MemoryTenantStatus, body.get("status")),
+            }
+        )

@@ -1,0 +1,38 @@
+"""Operator start-up and shutdown: kopf settings decided once, dependencies built once into `memo`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from memory_operator.api.v1alpha1 import GROUP
+from memory_operator.clients.kube import KubeClient
+from memory_operator.clients.stores import StoreConnections
+from memory_operator.deps import Deps
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # kopf's bookkeeping lives under our API group, in annotations: nothing in status for GitOps to fight over.
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Events are posted deliberately (kopf.event on transitions), never from log lines.
+    settings.posting.level = logging.CRITICAL
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    settings.execution.max_workers = 8
+    kube = KubeClient.from_environment()
+    memo.deps = Deps(kube=kube, stores=StoreConnections(kube))
+
+
+@kopf.on.cleanup()
+def close(memo: kopf.Memo, **_: Any) -> None:
+    deps: Deps | None = memo.get("deps")
+    if deps is not None:
+        deps.stores.close()

@@ -1,0 +1,86 @@
+"""The one path every handler takes: run a reconcile, write the whole status, post Events, pick a retry.
+
+Handlers stay thin: parse the body, call `run`, done. A ReconcileError becomes Ready=False with its reason
+and message, one Event when Ready changes, and kopf's PermanentError (fix the spec) or TemporaryError
+(retry with backoff). Events are posted on transitions, not on every pass of the timer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import kopf
+
+from memory_operator.api.conditions import Condition, find_condition
+from memory_operator.api.v1alpha1.common import StatusBase
+from memory_operator.clients.kube import KubeError
+from memory_operator.deps import Deps
+from memory_operator.errors import ReconcileError
+from memory_operator.reconcilers.common import Event, Outcome, condition, with_conditions
+
+__all__ = ["MAX_RETRY_DELAY", "kube_errors", "retry_delay", "run"]
+
+S = TypeVar("S", bound=StatusBase)
+MAX_RETRY_DELAY = 60.0
+
+
+class KubernetesApiError(ReconcileError):
+    reason = "KubernetesApiError"
+    retry_after = 10.0
+
+
+@contextmanager
+def kube_errors() -> Iterator[None]:
+    """A refused or failed Kubernetes API call is a temporary reconcile error like any other."""
+    try:
+        yield
+    except KubeError as exc:
+        raise KubernetesApiError(str(exc)) from None
+
+
+def retry_delay(err: ReconcileError, retry: int) -> float:
+    """Exponential backoff from the error's own first delay, capped so recovery is noticed within a minute."""
+    return min((err.retry_after or MAX_RETRY_DELAY) * 2 ** min(retry, 8), MAX_RETRY_DELAY)
+
+
+def run(
+    body: kopf.Body,
+    patch: kopf.Patch,
+    deps: Deps,
+    old_status: S,
+    reconcile: Callable[[], Outcome[S]],
+    retry: int,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    generation = int(body.get("metadata", {}).get("generation") or 0)
+    try:
+        with kube_errors():
+            outcome = reconcile()
+    except ReconcileError as err:
+        failed = condition("Ready", "False", err.reason, err.message, generation, deps.clock())
+        _write(body, patch, old_status, with_conditions(old_status, generation, failed), [])
+        logger.warning("%s: %s", err.reason, err.message)
+        if err.retry_after is None:
+            raise kopf.PermanentError(f"{err.reason}: {err.message}") from None
+        raise kopf.TemporaryError(f"{err.reason}: {err.message}", delay=retry_delay(err, retry)) from None
+    _write(body, patch, old_status, outcome.status, outcome.events)
+    for event in outcome.events:
+        logger.info("%s: %s", event.reason, event.message)
+
+
+def _write(body: kopf.Body, patch: kopf.Patch, old: S, new: S, events: list[Event]) -> None:
+    old_wire, new_wire = old.to_wire(), new.to_wire()
+    # A merge patch keeps fields it does not mention: clear what the new status no longer has.
+    patch.status.update({**dict.fromkeys(old_wire.keys() - new_wire.keys()), **new_wire})
+    transition = _ready_transition(find_condition(old.conditions, "Ready"), find_condition(new.conditions, "Ready"))
+    for event in [*events, *transition]:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def _ready_transition(old: Condition | None, new: Condition | None) -> list[Event]:
+    if new is None or (old is not None and (old.status, old.reason) == (new.status, new.reason)):
+        return []
+    return [Event(new.reason, new.message, "Normal" if new.status == "True" else "Warning")]
