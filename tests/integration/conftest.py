@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from kubernetes import client as k8s
 
+from memory_operator.api.crdgen import render_all
 from memory_operator.clients.redis_admin import RedisAdmin
+from memory_sandbox.apiserver import ApiServer
 from memory_sandbox.engine import Engine
 
 _REDIS_SERVER = shutil.which("redis-server")
@@ -24,8 +29,8 @@ def any_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
         yield server
 
 
-def _admin_for(engine: Engine, **kwargs: float) -> RedisAdmin:
-    return RedisAdmin(engine.url, username=engine.admin_username, password=engine.admin_password, **kwargs)
+def _admin_for(engine: Engine) -> RedisAdmin:
+    return RedisAdmin(engine.url, username=engine.admin_username, password=engine.admin_password)
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +44,41 @@ def admin(engine: Engine) -> Iterator[RedisAdmin]:
     """The operator's admin connection to the session's valkey-server."""
     with _admin_for(engine) as client:
         yield client
+
+
+# The Kubernetes side: the sandbox API in this process, our CRDs applied, a client the reconcilers use ------
+
+
+@pytest.fixture(scope="session")
+def api_server() -> Iterator[ApiServer]:
+    with ApiServer() as server:
+        client = k8s.ApiClient(kube_configuration(server.url))
+        extensions = k8s.ApiextensionsV1Api(client)
+        for text in render_all().values():
+            extensions.create_custom_resource_definition(yaml.safe_load(text))
+        client.close()
+        yield server
+
+
+def kube_configuration(url: str) -> k8s.Configuration:
+    config = k8s.Configuration()
+    config.host = url
+    return config
+
+
+@pytest.fixture(scope="session")
+def api_client(api_server: ApiServer) -> Iterator[k8s.ApiClient]:
+    client = k8s.ApiClient(kube_configuration(api_server.url))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def namespace(api_client: k8s.ApiClient, request: pytest.FixtureRequest) -> str:
+    """A namespace of the test's own, named after it."""
+    name = f"t{next(_counter)}-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    k8s.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+_counter = itertools.count()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -25,7 +25,7 @@ _DROP = {"title", "$defs", "discriminator"}
 def openapi_schema(model: type[Any]) -> dict[str, Any]:
     """The structural schema of a pydantic model as it is written to the wire (by alias)."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
-    return _structural(raw, raw.get("$defs", {}))
+    return cast(dict[str, Any], _structural(raw, raw.get("$defs", {})))
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -67,8 +67,9 @@ def _collapse_any_of(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def crd_for(model: type[MemoryStore] | type[MemoryTenant]) -> dict[str, Any]:
-    fields = model.model_fields
-    spec_model, status_model = fields["spec"].annotation, fields["status"].annotation
+    spec_model = model.model_fields["spec"].annotation
+    status_model = model.model_fields["status"].annotation
+    assert isinstance(spec_model, type) and isinstance(status_model, type)
     singular = model.kind.lower()
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

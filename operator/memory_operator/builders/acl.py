@@ -287,9 +287,7 @@ def _selector_rule(selector: AclSelector, caps: ServerCapabilities | None) -> st
     return f"({' '.join([*selector.key_patterns, *grants])})"
 
 
-def setuser_args(
-    user: AclUser, password_sha256: str, capabilities: ServerCapabilities | None = None
-) -> list[str]:
+def setuser_args(user: AclUser, password_sha256: str, capabilities: ServerCapabilities | None = None) -> list[str]:
     """The arguments after ``ACL SETUSER <user.name>``: a full, declarative reset to the desired rules.
 
     `capabilities` drops the commands the server does not know (SETUSER would fail on them) and adds the

@@ -55,9 +55,9 @@ class KubeClient:
     def from_environment(cls) -> KubeClient:
         """In-cluster config when running in a Pod, else KUBECONFIG / ~/.kube/config."""
         try:
-            k8s_config.load_incluster_config()
+            k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config()
+            k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
         return cls(k8s.ApiClient())
 
     @staticmethod
@@ -90,7 +90,7 @@ class KubeClient:
         try:
             return self._json(
                 self._core.create_namespaced_secret(
-                    meta["namespace"], body, field_manager=FIELD_MANAGER, _preload_content=False
+                    meta["namespace"], cast(Any, body), field_manager=FIELD_MANAGER, _preload_content=False
                 )
             )
         except ApiException as exc:

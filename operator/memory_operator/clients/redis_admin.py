@@ -180,7 +180,9 @@ class RedisAdmin:
                 "ssl_ca_data": ca_pem.decode() if ca_pem is not None else None,
                 "ssl_ca_certs": str(ca_path) if ca_path is not None else None,
             }
-        self._pool = redis.ConnectionPool(
+        # Blocking: a burst of concurrent reconciles waits (up to `timeout`) for a connection instead of failing.
+        self._pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
+            timeout=timeout,
             host=host,
             port=port,
             username=username,
@@ -189,7 +191,7 @@ class RedisAdmin:
             socket_connect_timeout=connect_timeout if connect_timeout is not None else timeout,
             retry=Retry(NoBackoff(), retries=1),
             max_connections=max_connections,
-            **options,  # type: ignore[arg-type]
+            **options,
         )
         self._client = redis.Redis(connection_pool=self._pool)
 
@@ -278,8 +280,9 @@ class RedisAdmin:
                 _execute(pipe, "ACL", "SETUSER", user.name, *args)
                 _execute(pipe, "ACL", "GETUSER", user.name)
                 before, result, after = pipe.execute(raise_on_error=False)
-            if isinstance(result, Exception):
-                raise result
+            for reply in (before, result, after):
+                if isinstance(reply, Exception):
+                    raise reply
         old = normalize_getuser(before)
         if old is None:
             return AclChange.CREATED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -12,7 +11,7 @@ from pydantic import ValidationError
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore, MemoryStoreStatus
 from memory_operator.api.v1alpha1.common import lenient_status
 from memory_operator.errors import InvalidSpec, describe_validation_error
-from memory_operator.handlers.sync import run
+from memory_operator.handlers.sync import Logger, run
 from memory_operator.reconcilers import store as reconciler
 from memory_operator.reconcilers.common import Outcome
 
@@ -22,20 +21,16 @@ RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 @kopf.on.resume(GROUP, VERSION, MemoryStore.plural)
 @kopf.on.create(GROUP, VERSION, MemoryStore.plural)
 @kopf.on.update(GROUP, VERSION, MemoryStore.plural, field="spec")
-def store_changed(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any
-) -> None:
+def store_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **_: Any) -> None:
     _sync(body, patch, memo, retry, logger)
 
 
 @kopf.timer(GROUP, VERSION, MemoryStore.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def store_health(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any
-) -> None:
-    _sync(body, patch, memo, retry, logger)  # the server may have gone away, or come back
+def store_health(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
+    _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger)  # the server may have gone away, or come back
 
 
-def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger) -> None:
+def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger) -> None:
     def reconcile() -> Outcome[MemoryStoreStatus]:
         try:
             store = MemoryStore.from_body(body)

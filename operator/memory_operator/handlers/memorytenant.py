@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -12,7 +11,7 @@ from pydantic import ValidationError
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTenantStatus
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
 from memory_operator.errors import InvalidSpec, ReconcileError, describe_validation_error
-from memory_operator.handlers.sync import kube_errors, retry_delay, run
+from memory_operator.handlers.sync import Logger, kube_errors, retry_delay, run
 from memory_operator.reconcilers import tenant as reconciler
 from memory_operator.reconcilers.common import Outcome
 
@@ -22,21 +21,19 @@ RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 @kopf.on.resume(GROUP, VERSION, MemoryTenant.plural)
 @kopf.on.create(GROUP, VERSION, MemoryTenant.plural)
 @kopf.on.update(GROUP, VERSION, MemoryTenant.plural, field="spec")
-def tenant_changed(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any
-) -> None:
+def tenant_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **_: Any) -> None:
     _sync(body, patch, memo, retry, logger)
 
 
 @kopf.timer(GROUP, VERSION, MemoryTenant.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def tenant_resync(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any
-) -> None:
-    _sync(body, patch, memo, retry, logger)  # drift repair (ACL edited, server restarted) and usage
+def tenant_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
+    _sync(
+        body, patch, memo, int(kwargs.get("retry", 0)), logger
+    )  # drift repair (ACL edited, server restarted) and usage
 
 
 @kopf.on.delete(GROUP, VERSION, MemoryTenant.plural)
-def tenant_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: logging.Logger, **_: Any) -> None:
+def tenant_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger, **_: Any) -> None:
     try:
         with kube_errors():
             events = reconciler.finalize(_for_deletion(body), memo.deps)
@@ -49,7 +46,7 @@ def tenant_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: logging
         logger.info("%s: %s", event.reason, event.message)
 
 
-def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: logging.Logger) -> None:
+def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger) -> None:
     def reconcile() -> Outcome[MemoryTenantStatus]:
         try:
             tenant = MemoryTenant.from_body(body)

@@ -21,9 +21,10 @@ from memory_operator.deps import Deps
 from memory_operator.errors import ReconcileError
 from memory_operator.reconcilers.common import Event, Outcome, condition, with_conditions
 
-__all__ = ["MAX_RETRY_DELAY", "kube_errors", "retry_delay", "run"]
+__all__ = ["MAX_RETRY_DELAY", "Logger", "kube_errors", "retry_delay", "run"]
 
 S = TypeVar("S", bound=StatusBase)
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 MAX_RETRY_DELAY = 60.0
 
 
@@ -43,7 +44,7 @@ def kube_errors() -> Iterator[None]:
 
 def retry_delay(err: ReconcileError, retry: int) -> float:
     """Exponential backoff from the error's own first delay, capped so recovery is noticed within a minute."""
-    return min((err.retry_after or MAX_RETRY_DELAY) * 2 ** min(retry, 8), MAX_RETRY_DELAY)
+    return min((err.retry_after or MAX_RETRY_DELAY) * 2.0 ** min(retry, 8), MAX_RETRY_DELAY)
 
 
 def run(
@@ -53,7 +54,7 @@ def run(
     old_status: S,
     reconcile: Callable[[], Outcome[S]],
     retry: int,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
+    logger: Logger,
 ) -> None:
     generation = int(body.get("metadata", {}).get("generation") or 0)
     try:

@@ -160,3 +160,9 @@ class Store:
 
     def watcher_count(self) -> int:
         return sum(len(w) for w in self._watchers.values())
+
+    def close_watchers(self) -> None:
+        """End every open watch (server shutdown)."""
+        for watchers in self._watchers.values():
+            for watcher in watchers:
+                watcher.queue.put_nowait(None)
