@@ -17,8 +17,10 @@ __all__ = [
     "ReconcileError",
     "ResidencyUnsatisfied",
     "SecretNotFound",
+    "StoreInUse",
     "StoreNotFound",
     "StoreUnavailable",
+    "UnsupportedServer",
     "describe_validation_error",
 ]
 
@@ -57,6 +59,20 @@ class StoreUnavailable(ReconcileError):
 
     reason = "StoreUnavailable"
     retry_after = 5.0
+
+
+class UnsupportedServer(StoreUnavailable):
+    """The store answers but runs a server tenants cannot be placed on (Redis < 7, Valkey < 8, no ACLs)."""
+
+    reason = "UnsupportedServer"
+    retry_after = 300.0
+
+
+class StoreInUse(ReconcileError):
+    """A MemoryStore being deleted still hosts tenants: it is kept until they are gone (like PVC protection)."""
+
+    reason = "StoreInUse"
+    retry_after = 30.0
 
 
 class SecretNotFound(ReconcileError):

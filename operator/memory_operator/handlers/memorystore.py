@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore, MemoryStoreStatus
 from memory_operator.api.v1alpha1.common import lenient_status
 from memory_operator.errors import InvalidSpec, describe_validation_error
-from memory_operator.handlers.sync import Logger, run
+from memory_operator.handlers.sync import Logger, run, run_finalizer
 from memory_operator.reconcilers import store as reconciler
-from memory_operator.reconcilers.common import Outcome
+from memory_operator.reconcilers.common import Event, Outcome
 
 RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 
@@ -28,6 +28,16 @@ def store_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: in
 @kopf.timer(GROUP, VERSION, MemoryStore.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def store_health(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
     _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger)  # the server may have gone away, or come back
+
+
+@kopf.on.delete(GROUP, VERSION, MemoryStore.plural)
+def store_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger, **_: Any) -> None:
+    # Store protection: tenants' finalizers need the store to revoke their ACL users.
+    def finalize() -> list[Event]:
+        reconciler.finalize(str(body["metadata"]["name"]), memo.deps)
+        return []
+
+    run_finalizer(body, finalize, retry, logger)
 
 
 def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger) -> None:

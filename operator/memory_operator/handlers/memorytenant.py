@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTenantStatus
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
-from memory_operator.errors import InvalidSpec, ReconcileError, describe_validation_error
-from memory_operator.handlers.sync import Logger, kube_errors, retry_delay, run
+from memory_operator.errors import InvalidSpec, describe_validation_error
+from memory_operator.handlers.sync import Logger, run, run_finalizer
 from memory_operator.reconcilers import tenant as reconciler
 from memory_operator.reconcilers.common import Outcome
 
@@ -34,16 +34,8 @@ def tenant_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: L
 
 @kopf.on.delete(GROUP, VERSION, MemoryTenant.plural)
 def tenant_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger, **_: Any) -> None:
-    try:
-        with kube_errors():
-            events = reconciler.finalize(_for_deletion(body), memo.deps)
-    except ReconcileError as err:
-        # Access must really be revoked before the finalizer lets go: keep retrying, and say why.
-        kopf.event(body, type="Warning", reason=err.reason, message=f"deletion waits: {err.message}")
-        raise kopf.TemporaryError(err.message, delay=retry_delay(err, retry)) from None
-    for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-        logger.info("%s: %s", event.reason, event.message)
+    # Access must really be revoked before the finalizer lets go: run_finalizer keeps retrying and says why.
+    run_finalizer(body, lambda: reconciler.finalize(_for_deletion(body), memo.deps), retry, logger)
 
 
 def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger) -> None:

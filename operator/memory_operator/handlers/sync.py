@@ -21,11 +21,16 @@ from memory_operator.deps import Deps
 from memory_operator.errors import ReconcileError
 from memory_operator.reconcilers.common import Event, Outcome, condition, with_conditions
 
-__all__ = ["MAX_RETRY_DELAY", "Logger", "kube_errors", "retry_delay", "run"]
+__all__ = ["MAX_RETRY_DELAY", "Logger", "kube_errors", "retry_delay", "run", "run_finalizer"]
 
 S = TypeVar("S", bound=StatusBase)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 MAX_RETRY_DELAY = 60.0
+
+
+class UnexpectedError(ReconcileError):
+    reason = "UnexpectedError"
+    retry_after = 30.0
 
 
 class KubernetesApiError(ReconcileError):
@@ -61,14 +66,41 @@ def run(
         with kube_errors():
             outcome = reconcile()
     except ReconcileError as err:
-        failed = condition("Ready", "False", err.reason, err.message, generation, deps.clock())
-        _write(body, patch, old_status, with_conditions(old_status, generation, failed), [])
-        logger.warning("%s: %s", err.reason, err.message)
+        _fail(body, patch, deps, old_status, err, generation, logger)
         if err.retry_after is None:
             raise kopf.PermanentError(f"{err.reason}: {err.message}") from None
         raise kopf.TemporaryError(f"{err.reason}: {err.message}", delay=retry_delay(err, retry)) from None
+    except Exception as exc:
+        # A bug or an unforeseen fault: say so without echoing the exception text (it could carry data)
+        # into status, Events or kopf's annotations; the traceback goes to the operator log only.
+        logger.exception("reconcile failed unexpectedly")
+        unexpected = UnexpectedError(f"unexpected {type(exc).__name__}; see the operator log")
+        _fail(body, patch, deps, old_status, unexpected, generation, logger)
+        raise kopf.TemporaryError(unexpected.message, delay=retry_delay(unexpected, retry)) from None
     _write(body, patch, old_status, outcome.status, outcome.events)
     for event in outcome.events:
+        logger.info("%s: %s", event.reason, event.message)
+
+
+def _fail(
+    body: kopf.Body, patch: kopf.Patch, deps: Deps, old_status: S, err: ReconcileError, generation: int, logger: Logger
+) -> None:
+    failed = condition("Ready", "False", err.reason, err.message, generation, deps.clock())
+    _write(body, patch, old_status, with_conditions(old_status, generation, failed), [])
+    logger.warning("%s: %s", err.reason, err.message)
+
+
+def run_finalizer(body: kopf.Body, finalize: Callable[[], list[Event]], retry: int, logger: Logger) -> None:
+    """Run a deletion step; while it cannot finish, the object stays (finalizer held) and an Event says why."""
+    try:
+        with kube_errors():
+            events = finalize()
+    except ReconcileError as err:
+        kopf.event(body, type="Warning", reason=err.reason, message=f"deletion waits: {err.message}")
+        logger.warning("deletion waits: %s: %s", err.reason, err.message)
+        raise kopf.TemporaryError(err.message, delay=retry_delay(err, retry)) from None
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s: %s", event.reason, event.message)
 
 

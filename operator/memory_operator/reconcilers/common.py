@@ -11,7 +11,7 @@ from typing import Generic, Literal, TypeVar
 from memory_operator.api.conditions import Condition, ConditionStatus, set_condition
 from memory_operator.api.v1alpha1.common import StatusBase
 from memory_operator.clients import redis_admin
-from memory_operator.errors import StoreUnavailable
+from memory_operator.errors import StoreUnavailable, UnsupportedServer
 
 __all__ = ["Event", "Outcome", "condition", "store_errors", "with_conditions"]
 
@@ -61,5 +61,7 @@ def store_errors(store_name: str) -> Iterator[None]:
     """Turn the admin client's faults into StoreUnavailable, naming the store (messages carry no secrets)."""
     try:
         yield
+    except redis_admin.StoreUnsupported as exc:
+        raise UnsupportedServer(f"MemoryStore {store_name}: {exc}") from None
     except redis_admin.StoreError as exc:
         raise StoreUnavailable(f"MemoryStore {store_name}: {exc}") from None

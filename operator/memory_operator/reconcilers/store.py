@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
-from memory_operator.api.v1alpha1 import MemoryStore, MemoryStoreStatus
+from memory_operator.api.v1alpha1 import MemoryStore, MemoryStoreStatus, MemoryTenant
 from memory_operator.api.v1alpha1.memorystore import ServerStatus
 from memory_operator.deps import Deps
+from memory_operator.errors import StoreInUse
 from memory_operator.reconcilers.common import Outcome, condition, store_errors, with_conditions
 
-__all__ = ["reconcile"]
+__all__ = ["finalize", "reconcile", "tenants_on"]
 
 
 def reconcile(store: MemoryStore, deps: Deps) -> Outcome[MemoryStoreStatus]:
     """Ready=True when the server answers the admin user and is Redis >= 7 or Valkey >= 8 with ACLs."""
     with store_errors(store.name):
-        info = deps.stores.admin_for(store).server_info()
-    status = store.status.model_copy(update={"server": ServerStatus(engine=info.engine, version=info.version)})
+        admin = deps.stores.admin_for(store)
+        info = admin.server_info()
+        admin.capabilities()  # refuses servers tenants cannot be placed on (too old, no ACLs)
+    server = ServerStatus(engine=info.engine, version=info.version_string)
+    status = store.status.model_copy(update={"server": server})
     ready = condition(
         "Ready",
         "True",
         "Connected",
-        f"{info.engine} {info.version} answers at {store.spec.url}",
+        f"{info} answers at {store.spec.url}",
         store.metadata.generation,
         deps.clock(),
     )
     return Outcome(with_conditions(status, store.metadata.generation, ready))
+
+
+def tenants_on(store_name: str, deps: Deps) -> list[str]:
+    """`namespace/name` of every MemoryTenant provisioned on the store (from their status.store)."""
+    return sorted(
+        f"{t['metadata']['namespace']}/{t['metadata']['name']}"
+        for t in deps.kube.list_cluster_objects(MemoryTenant.plural)
+        if (t.get("status") or {}).get("store") == store_name
+    )
+
+
+def finalize(store_name: str, deps: Deps) -> None:
+    """Let a MemoryStore go only once no tenant is provisioned on it: their finalizers need it to revoke access."""
+    users = tenants_on(store_name, deps)
+    if users:
+        shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+        raise StoreInUse(f"MemoryStore {store_name} still hosts {len(users)} MemoryTenant(s): {shown}")
+    deps.stores.forget(store_name)

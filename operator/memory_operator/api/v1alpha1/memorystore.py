@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import Field
 
@@ -67,7 +67,7 @@ class MemoryStoreSpec(WireModel):
 class ServerStatus(WireModel):
     """What the store's server reported about itself."""
 
-    engine: Literal["redis", "valkey"] = Field(description="Server family.")
+    engine: str = Field(description="Server family: redis or valkey.")
     version: str = Field(description="Server version, e.g. 9.1.2.")
 
 

