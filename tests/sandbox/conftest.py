@@ -81,12 +81,19 @@ class Kubectl:
     kubeconfig: Path
     cache_dir: Path
 
-    def run(self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         command = [str(self.binary), "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache_dir), *args]
-        result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """A long-running kubectl (watch, wait); the test stops it by PID with `stop()`."""
+        command = [str(self.binary), "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache_dir), *args]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-o", "json").stdout)
@@ -103,10 +110,21 @@ def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
     return _kubectl(find_kubectl(), kubeconfig, tmp_path)
 
 
-@pytest.fixture(params=all_kubectls() or [None], ids=lambda p: str(p))
+@pytest.fixture(params=all_kubectls() or [None], ids=str)
 def any_kubectl(request: pytest.FixtureRequest, kubeconfig: Path, tmp_path: Path) -> Kubectl:
     """Each kubectl version found on this machine in turn."""
     return _kubectl(request.param, kubeconfig, tmp_path)
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """End a child started by a test (SIGTERM to its PID) and collect what it printed."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        return process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()
 
 
 def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:

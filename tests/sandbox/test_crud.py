@@ -85,15 +85,25 @@ def test_list_pages_with_limit_and_continue(core: client.CoreV1Api) -> None:
 
 def test_replace_with_stale_resource_version_conflicts(core: client.CoreV1Api) -> None:
     created = core.create_namespaced_config_map("default", {"metadata": {"name": "c"}, "data": {"a": "1"}})
-    core.replace_namespaced_config_map("c", "default", {"metadata": {"name": "c", "resourceVersion": created.metadata.resource_version}, "data": {"a": "2"}})
+    core.replace_namespaced_config_map(
+        "c",
+        "default",
+        {"metadata": {"name": "c", "resourceVersion": created.metadata.resource_version}, "data": {"a": "2"}},
+    )
     with pytest.raises(ApiException) as caught:
-        core.replace_namespaced_config_map("c", "default", {"metadata": {"name": "c", "resourceVersion": created.metadata.resource_version}, "data": {"a": "3"}})
+        core.replace_namespaced_config_map(
+            "c",
+            "default",
+            {"metadata": {"name": "c", "resourceVersion": created.metadata.resource_version}, "data": {"a": "3"}},
+        )
     assert caught.value.status == 409 and '"reason":"Conflict"' in caught.value.body
 
 
 def test_generation_moves_on_spec_change_only(custom: client.CustomObjectsApi, widgets: dict[str, Any]) -> None:
     custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, widget("w"))
-    labelled = custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w", {"metadata": {"labels": {"a": "b"}}})
+    labelled = custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "w", {"metadata": {"labels": {"a": "b"}}}
+    )
     assert labelled["metadata"]["generation"] == 1
     resized = custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w", {"spec": {"size": 4}})
     assert resized["metadata"]["generation"] == 2

@@ -11,8 +11,15 @@ from kubernetes.client.rest import ApiException
 from .manifests import GROUP, PLURAL, VERSION, widget
 
 
-def owned_config_map(core: client.CoreV1Api, name: str, owner: dict[str, Any], namespace: str = "default", **meta: Any) -> None:
-    ref = {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
+def owned_config_map(
+    core: client.CoreV1Api, name: str, owner: dict[str, Any], namespace: str = "default", **meta: Any
+) -> None:
+    ref = {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+    }
     core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "ownerReferences": [ref], **meta}})
 
 
@@ -25,29 +32,41 @@ def owner(custom: client.CustomObjectsApi, widgets: dict[str, Any]) -> dict[str,
     return dict(custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, widget("owner")))
 
 
-def test_deleting_owner_deletes_dependents(core: client.CoreV1Api, custom: client.CustomObjectsApi, owner: dict[str, Any]) -> None:
+def test_deleting_owner_deletes_dependents(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, owner: dict[str, Any]
+) -> None:
     owned_config_map(core, "child", owner)
     core.create_namespaced_config_map("default", {"metadata": {"name": "bystander"}})
     custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner")
     assert names(core) == ["bystander"]
 
 
-def test_dependent_with_finalizer_is_marked_terminating(core: client.CoreV1Api, custom: client.CustomObjectsApi, owner: dict[str, Any]) -> None:
+def test_dependent_with_finalizer_is_marked_terminating(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, owner: dict[str, Any]
+) -> None:
     owned_config_map(core, "child", owner, finalizers=["test/hold"])
     custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner")
     assert core.read_namespaced_config_map("child", "default").metadata.deletion_timestamp is not None
 
 
-def test_owner_with_finalizer_keeps_dependents_until_removed(core: client.CoreV1Api, custom: client.CustomObjectsApi, owner: dict[str, Any]) -> None:
-    custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner", {"metadata": {"finalizers": ["test/hold"]}})
+def test_owner_with_finalizer_keeps_dependents_until_removed(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, owner: dict[str, Any]
+) -> None:
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "owner", {"metadata": {"finalizers": ["test/hold"]}}
+    )
     owned_config_map(core, "child", owner)
     custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner")
     assert names(core) == ["child"]
-    custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner", {"metadata": {"finalizers": None}})
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "owner", {"metadata": {"finalizers": None}}
+    )
     assert names(core) == []
 
 
-def test_orphan_propagation_keeps_dependents(core: client.CoreV1Api, custom: client.CustomObjectsApi, owner: dict[str, Any]) -> None:
+def test_orphan_propagation_keeps_dependents(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, owner: dict[str, Any]
+) -> None:
     owned_config_map(core, "child", owner)
     custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner", propagation_policy="Orphan")
     assert core.read_namespaced_config_map("child", "default").metadata.owner_references is None

@@ -15,7 +15,11 @@ from .manifests import GROUP, PLURAL, VERSION, widget
 
 
 def test_merge_patch_null_deletes_and_maps_merge() -> None:
-    assert merge_patch({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": None}, "e": [1]}) == {"a": {"c": 2}, "d": 3, "e": [1]}
+    assert merge_patch({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": None}, "e": [1]}) == {
+        "a": {"c": 2},
+        "d": 3,
+        "e": [1],
+    }
 
 
 def test_json_patch_add_replace_remove_move_copy_and_test() -> None:
@@ -38,10 +42,19 @@ def test_json_patch_on_missing_path_is_bad_request() -> None:
 
 
 def test_strategic_merge_merges_containers_by_name() -> None:
-    current = {"containers": [{"name": "a", "image": "x", "env": [{"name": "K", "value": "1"}]}, {"name": "b", "image": "y"}]}
-    patch = {"containers": [{"name": "a", "env": [{"name": "L", "value": "2"}]}], "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}]}
+    current = {
+        "containers": [{"name": "a", "image": "x", "env": [{"name": "K", "value": "1"}]}, {"name": "b", "image": "y"}]
+    }
+    patch = {
+        "containers": [{"name": "a", "env": [{"name": "L", "value": "2"}]}],
+        "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+    }
     merged = strategic_merge(current, patch)
-    assert merged["containers"][0] == {"name": "a", "image": "x", "env": [{"name": "K", "value": "1"}, {"name": "L", "value": "2"}]}
+    assert merged["containers"][0] == {
+        "name": "a",
+        "image": "x",
+        "env": [{"name": "K", "value": "1"}, {"name": "L", "value": "2"}],
+    }
     assert merged["containers"][1] == {"name": "b", "image": "y"}
 
 
@@ -62,17 +75,30 @@ def test_apply_removes_fields_the_manager_stopped_sending() -> None:
 
 def test_json_patch_through_the_api(custom: client.CustomObjectsApi, widgets: dict[str, Any]) -> None:
     custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, widget("w"))
-    patched = custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w", [{"op": "replace", "path": "/spec/size", "value": 5}],
+    patched = custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "w",
+        [{"op": "replace", "path": "/spec/size", "value": 5}],
         _content_type="application/json-patch+json",
     )
     assert patched["spec"]["size"] == 5
 
 
-def test_strategic_merge_patch_on_custom_resource_is_unsupported(custom: client.CustomObjectsApi, widgets: dict[str, Any]) -> None:
+def test_strategic_merge_patch_on_custom_resource_is_unsupported(
+    custom: client.CustomObjectsApi, widgets: dict[str, Any]
+) -> None:
     custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, widget("w"))
     with pytest.raises(ApiException) as caught:
         custom.patch_namespaced_custom_object(
-            GROUP, VERSION, "default", PLURAL, "w", {"spec": {"size": 2}},
+            GROUP,
+            VERSION,
+            "default",
+            PLURAL,
+            "w",
+            {"spec": {"size": 2}},
             _content_type="application/strategic-merge-patch+json",
         )
     assert caught.value.status == 415
@@ -80,7 +106,11 @@ def test_strategic_merge_patch_on_custom_resource_is_unsupported(custom: client.
 
 def apply(core: client.CoreV1Api, body: dict[str, Any], manager: str, force: bool = False) -> Any:
     return core.patch_namespaced_config_map(
-        body["metadata"]["name"], "default", body, field_manager=manager or None, force=force,
+        body["metadata"]["name"],
+        "default",
+        body,
+        field_manager=manager or None,
+        force=force,
         _content_type="application/apply-patch+yaml",
     )
 

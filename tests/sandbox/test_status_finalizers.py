@@ -37,18 +37,24 @@ def test_main_resource_write_ignores_status(custom: client.CustomObjectsApi, obj
 
 
 def test_status_is_dropped_on_create(custom: client.CustomObjectsApi, widgets: dict[str, Any]) -> None:
-    created = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, {**widget("s"), "status": {"x": 1}})
+    created = custom.create_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, {**widget("s"), "status": {"x": 1}}
+    )
     assert "status" not in created
 
 
-def test_delete_with_finalizer_sets_deletion_timestamp_and_keeps_object(custom: client.CustomObjectsApi, obj: dict[str, Any]) -> None:
+def test_delete_with_finalizer_sets_deletion_timestamp_and_keeps_object(
+    custom: client.CustomObjectsApi, obj: dict[str, Any]
+) -> None:
     patch(custom, {"metadata": {"finalizers": ["test/hold"]}})
     custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
     held = read(custom)
     assert held["metadata"]["deletionTimestamp"] and held["metadata"]["deletionGracePeriodSeconds"] == 0
 
 
-def test_removing_last_finalizer_deletes_terminating_object(custom: client.CustomObjectsApi, obj: dict[str, Any]) -> None:
+def test_removing_last_finalizer_deletes_terminating_object(
+    custom: client.CustomObjectsApi, obj: dict[str, Any]
+) -> None:
     patch(custom, {"metadata": {"finalizers": ["test/hold"]}})
     custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
     patch(custom, {"spec": {"size": 5}})  # terminating objects still take spec changes

@@ -23,7 +23,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-validate", action="store_true", help="do not validate custom resources against CRD schemas"
     )
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
@@ -32,7 +32,7 @@ async def serve(args: argparse.Namespace) -> None:
     await server.start()
     if args.kubeconfig:
         server.write_kubeconfig(args.kubeconfig)
-    logging.getLogger(__name__).warning("sandbox API listening on %s", server.url)
+    logging.getLogger(__name__).info("sandbox API listening on %s", server.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -7,8 +7,8 @@ runs finalizers, namespace deletion and ownerReference garbage collection.
 
 from __future__ import annotations
 
-import copy
 import base64
+import copy
 import json
 import secrets
 import uuid
@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from . import errors, lifecycle
-from .clock import now
 from .admission import FIELD_VALIDATION, admit, crd_status, validate_name
+from .clock import now
 from .patch import (
     ApiTestFailed,
     applied_paths,
@@ -80,7 +80,7 @@ class Cluster:
             raise errors.not_found(rtype.qualified, name)
         return obj
 
-    def list(
+    def list_objects(
         self,
         rtype: ResourceType,
         namespace: str | None,
@@ -148,7 +148,8 @@ class Cluster:
         expected = rtype.api_version(version)
         if obj.setdefault("apiVersion", expected) != expected:
             raise errors.bad_request(
-                f"the API version in the data ({obj['apiVersion']}) does not match the expected API version ({expected})"
+                f"the API version in the data ({obj['apiVersion']}) does not match "
+                f"the expected API version ({expected})"
             )
         if obj.setdefault("kind", rtype.kind) != rtype.kind:
             raise errors.bad_request(
@@ -314,7 +315,7 @@ class Cluster:
                 continue
             clashing = {p for p in paths & wanted if _at(existing, p) != _at(config, p)}
             if clashing and opts.force:
-                paths -= clashing
+                paths.difference_update(clashing)  # forced: the other manager loses those fields
             causes += [
                 {"reason": "FieldManagerConflict", "message": f'conflict with "{manager}"', "field": "." + ".".join(p)}
                 for p in sorted(clashing)
@@ -416,7 +417,7 @@ class Cluster:
         options: JsonObj,
         dry_run: bool = False,
     ) -> list[JsonObj]:
-        targets = self.list(rtype, namespace, selectors).items
+        targets = self.list_objects(rtype, namespace, selectors).items
         return [
             self.delete(rtype, o["metadata"].get("namespace", ""), o["metadata"]["name"], options, dry_run)
             for o in targets

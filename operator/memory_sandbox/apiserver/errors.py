@@ -20,6 +20,15 @@ __all__ = [
 ]
 
 Cause = dict[str, str]
+ACCEPTED_TYPES = (
+    "application/json",
+    "application/yaml",
+    "application/merge-patch+json",
+    "application/json-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+    "application/vnd.kubernetes.protobuf (Namespace, Secret, ConfigMap, ServiceAccount)",
+)
 
 
 class ApiError(Exception):
@@ -96,7 +105,8 @@ def unsupported_media_type(content_type: str) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {content_type!r})",
+        "the body of the request was in an unknown format - accepted media types include: "
+        f"{', '.join(ACCEPTED_TYPES)} (got {content_type!r})",
     )
 
 

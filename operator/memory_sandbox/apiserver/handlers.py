@@ -187,7 +187,7 @@ class Handlers:
         if query.get("watch") in ("true", "1"):
             return await serve_watch(request, self.cluster.store, self._watch_request(request, target, selectors))
         limit = _int(query.get("limit", "0"), "limit")
-        result = self.cluster.list(target.rtype, target.namespace, selectors, limit, query.get("continue", ""))
+        result = self.cluster.list_objects(target.rtype, target.namespace, selectors, limit, query.get("continue", ""))
         return json_response(self._list_body(request, target, result))
 
     def _list_body(self, request: web.Request, target: Target, result: ListResult) -> JsonObj:

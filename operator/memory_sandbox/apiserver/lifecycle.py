@@ -28,7 +28,10 @@ def check_new_finalizers(rtype: ResourceType, old: JsonObj, new: JsonObj) -> Non
         return
     added = set(new["metadata"].get("finalizers") or ()) - set(old["metadata"].get("finalizers") or ())
     if added:
-        message = f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)}"
+        message = (
+            "Forbidden: no new finalizers can be added if the object is being deleted, "
+            f"found new finalizers {sorted(added)}"
+        )
         cause = {"reason": "FieldValueForbidden", "message": message, "field": "metadata.finalizers"}
         raise errors.invalid(rtype.kind, rtype.group, old["metadata"]["name"], [cause])
 

@@ -72,12 +72,12 @@ def _pointer(path: str) -> list[str]:
     return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
 
 
-def _index(container: list[Any], token: str, *, insert: bool) -> int:
-    if token == "-" and insert:
+def _index(container: list[Any], part: str, *, insert: bool) -> int:
+    if part == "-" and insert:
         return len(container)
-    if not token.isdigit():
-        raise bad_request(f"invalid array index {token!r}")
-    index = int(token)
+    if not part.isdigit():
+        raise bad_request(f"invalid array index {part!r}")
+    index = int(part)
     if index > len(container) or (index == len(container) and not insert):
         raise bad_request(f"array index {index} out of bounds")
     return index

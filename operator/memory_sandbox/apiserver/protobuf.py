@@ -25,7 +25,12 @@ Fields = dict[int, tuple[str, str]]
 
 SCHEMAS: dict[str, Fields] = {
     "TypeMeta": {1: ("apiVersion", "string"), 2: ("kind", "string")},
-    "Unknown": {1: ("typeMeta", "msg:TypeMeta"), 2: ("raw", "bytes"), 3: ("contentEncoding", "string"), 4: ("contentType", "string")},
+    "Unknown": {
+        1: ("typeMeta", "msg:TypeMeta"),
+        2: ("raw", "bytes"),
+        3: ("contentEncoding", "string"),
+        4: ("contentType", "string"),
+    },
     "ObjectMeta": {
         1: ("name", "string"),
         2: ("generateName", "string"),

@@ -137,11 +137,8 @@ class _Walker:
             if keyword in schema:
                 passing = sum(1 for sub in schema[keyword] if not _probe(value, sub, path))
                 if passing == 0 or (keyword == "oneOf" and passing > 1):
-                    self.invalid(
-                        path,
-                        value,
-                        f"must validate {'one and only one' if keyword == 'oneOf' else 'at least one'} schema ({keyword})",
-                    )
+                    how_many = "one and only one" if keyword == "oneOf" else "at least one"
+                    self.invalid(path, value, f"must validate {how_many} schema ({keyword})")
         if "not" in schema and not _probe(value, schema["not"], path):
             self.invalid(path, value, "must not validate the schema (not)")
 

@@ -10,6 +10,7 @@ vanished client is noticed even when nothing happens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -78,6 +79,16 @@ def _backlog(store: Store, req: WatchRequest) -> list[WatchEvent]:
     return store.events_since(req.rtype.key, rv)
 
 
+def _backlog_or_gone(store: Store, req: WatchRequest) -> tuple[list[WatchEvent], ApiError | None]:
+    """410 Gone is reported inside the stream (an ERROR event), as clients such as kopf expect."""
+    try:
+        return _backlog(store, req), None
+    except ApiError as exc:
+        if exc.code != 410:
+            raise
+        return [], exc
+
+
 def _bookmark(req: WatchRequest, rv: int, *, initial_end: bool = False) -> bytes:
     meta: JsonObj = {"resourceVersion": str(rv)}
     if initial_end:
@@ -90,49 +101,44 @@ async def serve_watch(request: web.Request, store: Store, req: WatchRequest) -> 
     # Subscribing before reading the backlog, with no await in between, loses and repeats nothing.
     watcher = store.subscribe(req.rtype.key)
     try:
-        try:
-            backlog = _backlog(store, req)
-        except ApiError as exc:
-            if exc.code != 410:
-                raise
-            backlog, error = [], exc
-        else:
-            error = None
+        backlog, error = _backlog_or_gone(store, req)
+        replayed_rv = store.resource_version
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         await response.prepare(request)
         if error is not None:
             await response.write(_line("ERROR", error.status()))
             return response
-        try:
-            await _stream(request, response, store, req, backlog, watcher.queue)
-        except ConnectionResetError:
-            pass  # the client went away mid-write: nothing left to tell it
+        with contextlib.suppress(ConnectionResetError):  # the client left mid-write: nothing to tell it
+            await _replay(response, req, backlog, replayed_rv)
+            await _follow(request, response, store, req, watcher.queue)
         return response
     finally:
         store.unsubscribe(watcher)
 
 
-async def _stream(
+async def _replay(response: web.StreamResponse, req: WatchRequest, backlog: list[WatchEvent], rv: int) -> None:
+    for past in backlog:
+        await _send(response, req, past)
+    if req.initial_events and req.bookmarks:
+        await response.write(_bookmark(req, rv, initial_end=True))
+
+
+async def _follow(
     request: web.Request,
     response: web.StreamResponse,
     store: Store,
     req: WatchRequest,
-    backlog: list[WatchEvent],
     queue: asyncio.Queue[WatchEvent | None],
 ) -> None:
-    last_rv = store.resource_version
-    for event in backlog:
-        await _send(response, req, event)
-    if req.initial_events and req.bookmarks:
-        await response.write(_bookmark(req, last_rv, initial_end=True))
+    """Forward live events until the deadline, the end of the resource, or the client's departure."""
     deadline = time.monotonic() + req.timeout
     next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
     while (remaining := deadline - time.monotonic()) > 0:
         if request.transport is None or request.transport.is_closing():
             return
         try:
-            event = await asyncio.wait_for(queue.get(), min(remaining, POLL_INTERVAL))
+            event: WatchEvent | None = await asyncio.wait_for(queue.get(), min(remaining, POLL_INTERVAL))
         except TimeoutError:
             if req.bookmarks and time.monotonic() >= next_bookmark:
                 await response.write(_bookmark(req, store.resource_version))

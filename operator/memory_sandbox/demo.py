@@ -1,0 +1,107 @@
+"""The one-command demo: what a platform engineer sees when tenants are declared, and proof the isolation holds."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from memory_sandbox.sandbox import Sandbox, SandboxError
+
+__all__ = ["DEFAULT_SAMPLES", "run_demo"]
+
+DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "samples"
+
+Say = Callable[[str], None]
+
+
+def _show(sandbox: Sandbox, say: Say, *args: str) -> str:
+    say(f"\n$ kubectl {' '.join(args)}")
+    out = sandbox.kubectl(*args).stdout.rstrip()
+    say(out)
+    return out
+
+
+def _credentials(sandbox: Sandbox, namespace: str, secret: str) -> dict[str, str]:
+    raw = json.loads(sandbox.kubectl("get", "secret", secret, "-n", namespace, "-o", "json").stdout)
+    return {k: base64.b64decode(v).decode() for k, v in raw["data"].items()}
+
+
+def _attempt(say: Say, label: str, action: Callable[[], object]) -> bool:
+    """Run one Redis call as a tenant would and report it; True when the server allowed it."""
+    try:
+        result = action()
+    except redis.exceptions.NoPermissionError:
+        say(f"  refused  {label:60} -> NOPERM")
+        return False
+    say(f"  allowed  {label:60} -> {result!r}")
+    return True
+
+
+def prove_isolation(sandbox: Sandbox, say: Say) -> bool:
+    """Use the agents' own Secrets: inside their namespace everything works, outside nothing does."""
+    say("\n# The credentials an agent gets through envFrom work in its namespace and nowhere else:")
+    triage = _credentials(sandbox, "team-support", "helpdesk-triage-memory-credentials")
+    intake = _credentials(sandbox, "team-research", "clinical-notes-intake-memory-credentials")
+    say(f"  helpdesk/triage logs in as {triage['REDIS_USERNAME']} (prefix {triage['MEMORY_KEY_PREFIX']})")
+    client = redis.Redis.from_url(triage["REDIS_URL"], decode_responses=True)
+    mine = f"{triage['MEMORY_KEY_PREFIX']}conversation:demo"
+    theirs = f"{intake['MEMORY_KEY_PREFIX']}agent:intake:notes"
+    results = [
+        _attempt(say, f"RPUSH {mine}", lambda: client.rpush(mine, "hello from triage")) is True,
+        _attempt(say, f"LRANGE {mine} 0 -1", lambda: client.lrange(mine, 0, -1)) is True,
+        _attempt(say, f"GET {theirs}", lambda: client.get(theirs)) is False,
+        _attempt(say, "SCAN 0", lambda: client.scan(0)) is False,
+        _attempt(say, "FLUSHALL", client.flushall) is False,
+        _attempt(say, "CONFIG GET *", lambda: client.config_get("*")) is False,
+    ]
+    say(f"\n  clinical-notes/intake (isolation strict) logs in as {intake['REDIS_USERNAME']}")
+    strict = redis.Redis.from_url(intake["REDIS_URL"], decode_responses=True)
+    own, shared = intake["MEMORY_AGENT_PREFIX"] + "notes", intake["MEMORY_SHARED_PREFIX"] + "case-42"
+    other_agent = f"{intake['MEMORY_KEY_PREFIX']}agent:summarizer:draft"
+    results += [
+        _attempt(say, f"SET {own}", lambda: strict.set(own, "BP 120/80")) is True,
+        _attempt(say, f"SET {shared}", lambda: strict.set(shared, "open")) is True,
+        _attempt(say, f"GET {other_agent}", lambda: strict.get(other_agent)) is False,
+    ]
+    client.close()
+    strict.close()
+    ok = all(results)
+    say("\n  isolation holds" if ok else "\n  ISOLATION BROKEN: an expected outcome did not happen")
+    return ok
+
+
+def run_demo(sandbox: Sandbox, samples: Path, say: Say = print, *, timeout: float = 60.0) -> bool:
+    """Apply the samples, wait for Ready, show the result, prove isolation. True when all of it held."""
+    if not samples.is_dir():
+        raise SandboxError(f"samples directory {samples} not found (pass --samples)")
+    engine = (sandbox.engine.binary or Path("valkey-server")).name
+    say(f"# Sandbox up: {engine} at {sandbox.engine.url} (pid {sandbox.engine.pid}), API server {sandbox.api.url},")
+    say(f"# the operator as pid {sandbox.operator.pid if sandbox.operator else '-'} (log: {sandbox.operator_log})")
+    _show(sandbox, say, "wait", "--for=condition=Ready", "memorystore/sandbox", f"--timeout={int(timeout)}s")
+    _show(sandbox, say, "get", "memorystores")
+    _show(sandbox, say, "apply", "-f", str(samples))
+    started = time.monotonic()
+    _show(sandbox, say, "wait", "--for=condition=Ready", "memorytenants", "--all", "-A", f"--timeout={int(timeout)}s")
+    say(f"# all tenants Ready {time.monotonic() - started:.1f}s after apply")
+    _show(sandbox, say, "get", "agentmemory", "-A")
+    _show(
+        sandbox, say, "get", "secrets", "-n", "team-support", "-l", "app.kubernetes.io/managed-by=agent-memory-operator"
+    )
+    _show(
+        sandbox,
+        say,
+        "get",
+        "memorytenant",
+        "helpdesk",
+        "-n",
+        "team-support",
+        "-o",
+        'jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\\n"}{end}',
+    )
+    _show(sandbox, say, "get", "events", "-n", "team-support", "--field-selector", "involvedObject.name=helpdesk")
+    return prove_isolation(sandbox, say)

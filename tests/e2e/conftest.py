@@ -1,0 +1,104 @@
+"""e2e fixtures: the sandbox API server and valkey-server as processes, the operator as a real kopf process."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from memory_sandbox.sandbox import Sandbox
+
+_namespaces = itertools.count()
+RESYNC_SECONDS = 2.0  # the operator's drift timer, short so drift repair and outages show within seconds
+
+
+def start_sandbox(workdir: Path) -> Sandbox:
+    return Sandbox(workdir, resync_seconds=RESYNC_SECONDS).start()
+
+
+def report_operator_log(sandbox: Sandbox) -> None:
+    """On failure the operator's log is the first thing to read: keep its tail in the test output."""
+    tail = "\n".join(sandbox.operator_log_text().splitlines()[-60:])
+    sys.stderr.write(f"\n--- operator log tail ({sandbox.operator_log}) ---\n{tail}\n")
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    box = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    try:
+        yield box
+    finally:
+        report_operator_log(box)
+        box.stop()
+
+
+@pytest.fixture
+def namespace(sandbox: Sandbox, request: pytest.FixtureRequest) -> str:
+    readable = request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")
+    name = f"e2e{next(_namespaces)}-{readable[:45].strip('-')}"
+    sandbox.kubectl("create", "namespace", name)
+    return name
+
+
+def apply(sandbox: Sandbox, *docs: dict[str, Any], check: bool = True) -> Any:
+    return sandbox.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs), check=check)
+
+
+def tenant_manifest(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "agentmemory.io/v1alpha1",
+        "kind": "MemoryTenant",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def get_json(sandbox: Sandbox, *args: str) -> Any:
+    return json.loads(sandbox.kubectl("get", *args, "-o", "json").stdout)
+
+
+def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    """Poll (never a fixed sleep) until `predicate` returns something truthy; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(0.2)
+
+
+def wait_condition(
+    sandbox: Sandbox, namespace: str, name: str, status: str, reason: str | None = None, timeout: float = 30.0
+) -> dict[str, Any]:
+    def matches() -> dict[str, Any] | None:
+        obj = get_json(sandbox, "memorytenant", name, "-n", namespace)
+        ready = condition(obj)
+        if ready.get("status") == status and (reason is None or ready.get("reason") == reason):
+            return obj
+        return None
+
+    return wait_until(matches, timeout, f"{namespace}/{name} Ready={status} {reason or ''}")  # type: ignore[no-any-return]
+
+
+def secret(sandbox: Sandbox, namespace: str, name: str) -> dict[str, str]:
+    raw = get_json(sandbox, "secret", name, "-n", namespace)
+    return {k: base64.b64decode(v).decode() for k, v in raw["data"].items()}
+
+
+def login(sandbox: Sandbox, namespace: str, secret_name: str) -> redis.Redis:
+    return redis.Redis.from_url(secret(sandbox, namespace, secret_name)["REDIS_URL"], decode_responses=True)

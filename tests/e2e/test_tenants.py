@@ -1,0 +1,155 @@
+"""e2e: kubectl applies YAML, the operator (a real kopf process) reconciles, kubectl and real clients check."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from memory_sandbox.demo import DEFAULT_SAMPLES, prove_isolation
+from memory_sandbox.sandbox import Sandbox
+from tests.e2e.conftest import (
+    apply,
+    condition,
+    get_json,
+    login,
+    secret,
+    tenant_manifest,
+    wait_condition,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+CONTRACT_KEYS = {"REDIS_URL", "REDIS_USERNAME", "REDIS_PASSWORD", "MEMORY_KEY_PREFIX", "MEMORY_TENANT_ID"}
+
+
+def test_samples_become_ready_with_working_isolated_credentials(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", str(DEFAULT_SAMPLES))
+    sandbox.kubectl("wait", "--for=condition=Ready", "memorytenants", "--all", "-A", "--timeout=30s")
+
+    for namespace, name, agents in [
+        ("team-support", "faq-bot", []),
+        ("team-support", "helpdesk", ["triage", "responder"]),
+        ("team-research", "clinical-notes", ["intake", "summarizer"]),
+    ]:
+        for agent in [None, *agents]:
+            secret_name = f"{name}-{agent}-memory-credentials" if agent else f"{name}-memory-credentials"
+            assert CONTRACT_KEYS <= set(secret(sandbox, namespace, secret_name)), secret_name
+        assert "MEMORY_KEYRING" in secret(sandbox, namespace, f"{name}-memory-keys")
+    assert prove_isolation(sandbox, lambda _line: None)
+
+
+def test_status_conditions_follow_api_conventions(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "shape"))
+    obj = wait_condition(sandbox, namespace, "shape", "True")
+
+    for cond in obj["status"]["conditions"]:
+        assert set(cond) == {"type", "status", "reason", "message", "observedGeneration", "lastTransitionTime"}
+        assert cond["status"] in {"True", "False", "Unknown"}
+        assert cond["reason"][0].isupper()
+    assert "phase" not in obj["status"]
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 1
+
+
+def test_spec_update_is_reconciled_and_observed_generation_follows(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "growing", agents=["first"]))
+    wait_condition(sandbox, namespace, "growing", "True")
+
+    apply(sandbox, tenant_manifest(namespace, "growing", agents=["first", "second"]))
+
+    def caught_up() -> bool:
+        obj = get_json(sandbox, "memorytenant", "growing", "-n", namespace)
+        return bool(obj["metadata"]["generation"] == 2 and obj["status"].get("observedGeneration") == 2)
+
+    wait_until(caught_up, what="observedGeneration 2")
+    assert login(sandbox, namespace, "growing-second-memory-credentials").ping()
+    assert condition(get_json(sandbox, "memorytenant", "growing", "-n", namespace))["observedGeneration"] == 2
+
+
+def test_schema_rejects_an_invalid_manifest_at_admission(sandbox: Sandbox, namespace: str) -> None:
+    done = apply(sandbox, tenant_manifest(namespace, "typo", isolation="paranoid"), check=False)
+
+    assert done.returncode != 0
+    assert "spec.isolation" in done.stderr
+    assert sandbox.kubectl("get", "memorytenant", "typo", "-n", namespace, check=False).returncode != 0
+
+
+def test_invalid_spec_the_schema_cannot_catch_ends_as_invalid_spec_with_an_event(
+    sandbox: Sandbox, namespace: str
+) -> None:
+    apply(sandbox, tenant_manifest(namespace, "empty-quota", quota={"memory": "0"}))
+
+    obj = wait_condition(sandbox, namespace, "empty-quota", "False", "InvalidSpec")
+
+    assert condition(obj)["message"].startswith("spec.quota.memory: ")
+    events = get_json(sandbox, "events", "-n", namespace, "--field-selector", "involvedObject.name=empty-quota")
+    assert [e["reason"] for e in events["items"]] == ["InvalidSpec"]
+    assert get_json(sandbox, "secrets", "-n", namespace)["items"] == []  # nothing half-provisioned
+
+
+def test_fixing_an_invalid_spec_recovers(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "fixable", quota={"memory": "0"}))
+    wait_condition(sandbox, namespace, "fixable", "False", "InvalidSpec")
+
+    apply(sandbox, tenant_manifest(namespace, "fixable", quota={"memory": "1Mi"}))
+
+    wait_condition(sandbox, namespace, "fixable", "True", "Provisioned")
+
+
+def test_missing_store_is_reported_then_resolved_when_it_appears(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "early", storeRef={"name": "late-store"}))
+    obj = wait_condition(sandbox, namespace, "early", "False", "StoreNotFound")
+    assert "spec.storeRef.name" in condition(obj)["message"]
+
+    store = get_json(sandbox, "memorystore", "sandbox")
+    late = {
+        "apiVersion": "agentmemory.io/v1alpha1",
+        "kind": "MemoryStore",
+        "metadata": {"name": "late-store"},
+        "spec": store["spec"],
+    }
+    apply(sandbox, late)
+
+    wait_condition(sandbox, namespace, "early", "True", timeout=60)
+
+
+def test_deleted_acl_user_is_restored_by_the_drift_timer(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "drifty"))
+    wait_condition(sandbox, namespace, "drifty", "True")
+    client = login(sandbox, namespace, "drifty-memory-credentials")
+    admin = sandbox.engine.admin_client()
+    admin.execute_command("ACL", "DELUSER", f"mt_{namespace}_drifty")
+
+    wait_until(lambda: admin.execute_command("ACL", "GETUSER", f"mt_{namespace}_drifty"), what="ACL user restored")
+
+    client.connection_pool.disconnect()
+    assert client.ping()  # the same Secret works again: the password was reused
+    events = get_json(sandbox, "events", "-n", namespace, "--field-selector", "involvedObject.name=drifty")
+    assert "DriftRepaired" in {e["reason"] for e in events["items"]}
+
+
+@pytest.mark.parametrize("policy", ["Retain", "Delete"])
+def test_kubectl_delete_revokes_access_and_follows_the_deletion_policy(
+    sandbox: Sandbox, namespace: str, policy: str
+) -> None:
+    apply(sandbox, tenant_manifest(namespace, "leaving", deletionPolicy=policy))
+    obj = wait_condition(sandbox, namespace, "leaving", "True")
+    assert obj["metadata"]["finalizers"] == ["agentmemory.io/finalizer"]
+    client = login(sandbox, namespace, "leaving-memory-credentials")
+    key = f"{obj['status']['keyPrefix']}memory"
+    client.set(key, "remember me")
+
+    sandbox.kubectl("delete", "memorytenant", "leaving", "-n", namespace, "--timeout=30s")
+
+    admin = sandbox.engine.admin_client()
+    assert admin.execute_command("ACL", "GETUSER", f"mt_{namespace}_leaving") is None
+    client.connection_pool.disconnect()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        client.ping()
+    remaining = {s["metadata"]["name"] for s in get_json(sandbox, "secrets", "-n", namespace)["items"]}
+    if policy == "Retain":
+        assert admin.get(key) == b"remember me"
+        assert remaining == {"leaving-memory-keys"}  # the keyring outlives the tenant with its data
+    else:
+        assert admin.get(key) is None
+        assert remaining == set()
