@@ -33,7 +33,7 @@ __all__ = ["STORE_NAME", "Sandbox", "SandboxError", "kubectl_binary"]
 
 STORE_NAME = "sandbox"
 STORE_NAMESPACE = "memory-system"
-STORE_SECRET = "sandbox-store-admin"
+STORE_SECRET = "sandbox-store-admin"  # noqa: S105 - the name of a Secret, not a password
 STORE_REGION = "local"
 
 

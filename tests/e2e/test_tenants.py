@@ -34,7 +34,7 @@ def test_samples_become_ready_with_working_isolated_credentials(sandbox: Sandbox
     ]:
         for agent in [None, *agents]:
             secret_name = f"{name}-{agent}-memory-credentials" if agent else f"{name}-memory-credentials"
-            assert CONTRACT_KEYS <= set(secret(sandbox, namespace, secret_name)), secret_name
+            assert set(secret(sandbox, namespace, secret_name)) >= CONTRACT_KEYS, secret_name
         assert "MEMORY_KEYRING" in secret(sandbox, namespace, f"{name}-memory-keys")
     assert prove_isolation(sandbox, lambda _line: None)
 

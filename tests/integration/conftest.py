@@ -12,7 +12,10 @@ import yaml
 from kubernetes import client as k8s
 
 from memory_operator.api.crdgen import render_all
+from memory_operator.clients.kube import KubeClient
 from memory_operator.clients.redis_admin import RedisAdmin
+from memory_operator.clients.stores import StoreConnections
+from memory_operator.deps import Deps
 from memory_sandbox.apiserver import ApiServer
 from memory_sandbox.engine import Engine
 
@@ -82,3 +85,11 @@ def namespace(api_client: k8s.ApiClient, request: pytest.FixtureRequest) -> str:
 
 
 _counter = itertools.count()
+
+
+@pytest.fixture
+def deps(api_client: k8s.ApiClient) -> Iterator[Deps]:
+    kube = KubeClient(api_client)
+    built = Deps(kube=kube, stores=StoreConnections(kube, timeout=1.0))
+    yield built
+    built.stores.close()

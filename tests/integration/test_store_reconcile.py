@@ -11,7 +11,7 @@ from memory_operator.errors import SecretNotFound, StoreInUse, StoreUnavailable
 from memory_operator.reconcilers import store as reconciler
 from memory_operator.reconcilers import tenant as tenant_reconciler
 from memory_sandbox.engine import Engine
-from tests.integration.test_tenant_reconcile import deps, make_store, make_tenant  # noqa: F401 - fixture
+from tests.integration.objects import make_store, make_tenant
 
 pytestmark = pytest.mark.integration
 
