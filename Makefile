@@ -34,8 +34,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-crds: $(STAMP)                      ## regenerate crds/ from the pydantic models
+crds: $(STAMP)                      ## regenerate crds/ and docs/api.md from the pydantic models
 	$(BIN)/python -m memory_operator.api.crdgen crds
+	$(BIN)/python -m memory_operator.api.docgen docs/api.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

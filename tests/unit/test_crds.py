@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from memory_operator.api.crdgen import render_all
+from memory_operator.api.docgen import render as render_docs
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 
@@ -64,3 +65,8 @@ def test_printer_columns_and_category() -> None:
     store = docs["agentmemory.io_memorystores.yaml"]["spec"]
     assert store["scope"] == "Cluster"
     assert store["names"]["shortNames"] == ["mstore"]
+
+
+def test_api_reference_matches_the_models() -> None:
+    committed = (CRDS.parent / "docs" / "api.md").read_text()
+    assert committed == render_docs(), "docs/api.md drifted from the models: run `make crds` and commit the result"

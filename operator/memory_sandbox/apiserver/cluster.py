@@ -157,7 +157,8 @@ class Cluster:
             )
         if not isinstance(obj.setdefault("metadata", {}), dict):
             raise errors.bad_request("metadata must be an object")
-        return obj
+        # Conventional key order, so `-o json` and watch events read like a real server's.
+        return {"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), "metadata": obj.pop("metadata"), **obj}
 
     def _choose_name(self, rtype: ResourceType, namespace: str, meta: JsonObj) -> str:
         name = meta.get("name") or ""

@@ -90,7 +90,7 @@ _AGE_COLUMN = {
 _EXTRA_BUILTIN: dict[str, list[tuple[str, str]]] = {
     "Secret": [("Type", ".type")],
     "Namespace": [("Status", ".status.phase")],
-    "Event": [("Reason", ".reason"), ("Message", ".message")],
+    "Event": [("Type", ".type"), ("Reason", ".reason"), ("Object", ".involvedObject.name"), ("Message", ".message")],
     "CronJob": [("Schedule", ".spec.schedule"), ("Suspend", ".spec.suspend")],
     "CustomResourceDefinition": [],
 }
