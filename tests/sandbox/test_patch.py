@@ -138,3 +138,16 @@ def test_server_side_apply_requires_field_manager(core: client.CoreV1Api) -> Non
     with pytest.raises(ApiException) as caught:
         apply(core, cm("c", a="1"), "")
     assert caught.value.status == 422
+
+
+def test_reapplying_identical_secret_config_keeps_resource_version(core: client.CoreV1Api) -> None:
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}
+
+    def apply_secret() -> Any:
+        return core.patch_namespaced_secret(
+            "s", "default", body, field_manager="op", force=True, _content_type="application/apply-patch+yaml"
+        )
+
+    first = apply_secret()
+    again = apply_secret()
+    assert again.data == {"k": "dg=="} and again.metadata.resource_version == first.metadata.resource_version

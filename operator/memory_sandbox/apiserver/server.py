@@ -52,10 +52,7 @@ class ApiServer:
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or ()
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        self.port = int(runner.addresses[0][1])  # the real port when 0 was asked for
         self._runner = runner
 
     async def stop(self) -> None:
