@@ -42,6 +42,20 @@ checks for them), `/openapi/v2` (it needs protobuf), aggregated discovery (legac
 instead), protobuf and CBOR (415 on such request bodies), watch-cache semantics of `resourceVersion`
 on list (lists always return the latest state), `/scale`, logs/exec/port-forward, and persistence
 (state lives in memory only).
+
+Client notes. kubectl asks for aggregated discovery and falls back to the legacy documents served here.
+It caches discovery per host:port under `~/.kube/cache`; a new sandbox on a reused port looks like the
+old server until kubectl meets an unknown resource and refetches, so give each run its own cache
+(`--cache-dir DIR` or `KUBECACHEDIR=DIR`), as the tests do. kubectl sends protobuf for the imperative
+`kubectl create namespace|secret|configmap|serviceaccount`; those four kinds are decoded, and other
+imperative creates (`kubectl create job|cronjob|deployment`) get 415: use `kubectl apply -f` for them.
+`kubectl apply` validates through the server (`fieldValidation=Strict`), so unknown fields are refused for
+custom resources only. kopf (`kopf run --standalone`) needs nothing special: it lists, watches from the
+list's resourceVersion, patches finalizers/annotations/status with merge patches and posts v1 Events.
+
+Running it: `ApiServer(host, port)` in-process (`await start()`/`await stop()`, or `start_in_thread()`
+/`stop_thread()` / `with ApiServer() as api:`), or the CLI `python -m memory_sandbox.apiserver --port N
+--kubeconfig PATH` (until SIGTERM/SIGINT), or `SandboxApiProcess` which runs that CLI as a child.
 """
 
 from __future__ import annotations
