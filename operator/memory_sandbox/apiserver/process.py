@@ -56,6 +56,8 @@ class SandboxApiProcess:
             "0",
             "--kubeconfig",
             str(self.kubeconfig),
+            "--log-level",
+            "WARNING",
         ]
         if not self.validate_schemas:
             command.append("--no-validate")
