@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -44,10 +44,10 @@ class CronJobRun:
 def _source(api: k8s.CoreV1Api, kind: str, namespace: str, name: str) -> dict[str, str] | None:
     try:
         if kind == "Secret":
-            obj = api.read_namespaced_secret(name, namespace)
-            return {k: base64.b64decode(v).decode() for k, v in (obj.data or {}).items()}
-        obj = api.read_namespaced_config_map(name, namespace)
-        return dict(obj.data or {})
+            secret = api.read_namespaced_secret(name, namespace)
+            return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        config_map = api.read_namespaced_config_map(name, namespace)
+        return {k: str(v) for k, v in (config_map.data or {}).items()}
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -102,7 +102,9 @@ def run_cronjob(
 ) -> CronJobRun:
     """Run CronJob `namespace/name` once now, like `kubectl create job --from=cronjob/name`, and record a Job."""
     batch, core = k8s.BatchV1Api(api_client), k8s.CoreV1Api(api_client)
-    cronjob = api_client.sanitize_for_serialization(batch.read_namespaced_cron_job(name, namespace))
+    cronjob: dict[str, Any] = api_client.sanitize_for_serialization(  # type: ignore[no-untyped-call]
+        batch.read_namespaced_cron_job(name, namespace)
+    )
     template = cronjob["spec"]["jobTemplate"]
     container = template["spec"]["template"]["spec"]["containers"][0]
     command = [*(container.get("command") or []), *(container.get("args") or [])]
@@ -157,7 +159,7 @@ def _record_job(
         },
         "spec": template["spec"],
     }
-    batch.create_namespaced_job(namespace, body)
+    batch.create_namespaced_job(namespace, cast(Any, body))
     batch.patch_namespaced_job_status(job_name, namespace, {"status": {"startTime": started.isoformat(), "active": 1}})
 
 

@@ -1,6 +1,6 @@
 """Generate the API reference (`docs/api.md`) from the same models as the CRDs; a unit test checks it is current.
 
-    python -m memory_operator.api.docgen docs/api.md
+python -m memory_operator.api.docgen docs/api.md
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def _rows(node: dict[str, Any], path: str, required: set[str]) -> list[str]:
         extra = _constraints(sub)
         rows.append(f"| `{field}`{flag} | {_type(sub)} | {description}{' (' + extra + ')' if extra else ''} |")
         target = sub.get("items", {}) if sub.get("type") == "array" else sub
-        rows.extend(_rows(target, field + ("[]" if sub.get("type") == "array" else ""), set(target.get("required", []))))
+        rows.extend(
+            _rows(target, field + ("[]" if sub.get("type") == "array" else ""), set(target.get("required", [])))
+        )
     return rows
 
 
