@@ -367,3 +367,17 @@ def test_never_provisioned_tenant_finalizes_without_a_store(
 ) -> None:
     tenant = make_tenant(api_client, namespace, "never", storeRef={"name": "absent"})
     assert reconciler.finalize(tenant, deps) == []
+
+
+def test_new_tenant_on_a_store_that_went_down_writes_nothing(
+    api_client: k8s.ApiClient, fresh_engine: Engine, deps: Deps, namespace: str
+) -> None:
+    store = make_store(api_client, fresh_engine)
+    reconciler.reconcile(make_tenant(api_client, namespace, "earlier", storeRef={"name": store}), deps)
+    fresh_engine.stop()  # the operator has talked to this store before and remembers its command list
+
+    with pytest.raises(StoreUnavailable):
+        reconciler.reconcile(make_tenant(api_client, namespace, "later", storeRef={"name": store}), deps)
+
+    names = {s.metadata.name for s in core(api_client).list_namespaced_secret(namespace).items}
+    assert not any(name.startswith("later-") for name in names)

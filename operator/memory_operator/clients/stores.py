@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from memory_operator.api.v1alpha1 import MemoryStore
+from memory_operator.builders.acl import ServerCapabilities
 from memory_operator.builders.secrets import secret_value
 from memory_operator.clients.kube import KubeClient
 from memory_operator.clients.redis_admin import RedisAdmin
@@ -26,11 +28,27 @@ class _Identity:
 class StoreConnections:
     """One `RedisAdmin` per MemoryStore, rebuilt when its URL or its Secrets change. Thread-safe."""
 
+    #: how long a server's command list is trusted; it changes only when the server is upgraded
+    CAPABILITIES_TTL = 300.0
+
     def __init__(self, kube: KubeClient, timeout: float = 5.0) -> None:
         self._kube = kube
         self._timeout = timeout
         self._lock = threading.Lock()
         self._admins: dict[str, tuple[_Identity, RedisAdmin]] = {}
+        self._capabilities: dict[int, tuple[float, ServerCapabilities]] = {}
+
+    def capabilities(self, admin: RedisAdmin) -> ServerCapabilities:
+        """`admin.capabilities()`, remembered for CAPABILITIES_TTL per connection (it costs two round trips)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._capabilities.get(id(admin))
+        if cached is not None and now - cached[0] < self.CAPABILITIES_TTL:
+            return cached[1]
+        caps = admin.capabilities()
+        with self._lock:
+            self._capabilities[id(admin)] = (now, caps)
+        return caps
 
     def admin_for(self, store: MemoryStore) -> RedisAdmin:
         """The admin connection for `store`; raises SecretNotFound when a referenced Secret or key is missing."""
@@ -58,6 +76,8 @@ class StoreConnections:
                 timeout=self._timeout,
             )
             self._admins[store.name] = (identity, admin)
+            if cached is not None:
+                self._capabilities.pop(id(cached[1]), None)
         if cached is not None:
             cached[1].close()
         return admin
@@ -77,11 +97,14 @@ class StoreConnections:
     def forget(self, store_name: str) -> None:
         with self._lock:
             cached = self._admins.pop(store_name, None)
+            if cached is not None:
+                self._capabilities.pop(id(cached[1]), None)
         if cached is not None:
             cached[1].close()
 
     def close(self) -> None:
         with self._lock:
             admins, self._admins = list(self._admins.values()), {}
+            self._capabilities.clear()
         for _, admin in admins:
             admin.close()

@@ -232,7 +232,8 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
     endpoint = Endpoint.parse(store.spec.url)
     with store_errors(store.name):
         admin = deps.stores.admin_for(store)
-        caps = admin.capabilities()
+        admin.server_info()  # reachable now, before anything is written (the command list below may be cached)
+        caps = deps.stores.capabilities(admin)
     events: list[Event] = []
     steady = tenant.status.observed_generation == generation  # spec unchanged since the last reconcile
     provisioned: list[ProvisionedUser] = []
