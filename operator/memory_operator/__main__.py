@@ -19,13 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL ('' to disable)"
     )
-    parser.add_argument("--verbose", action="store_true", help="log at INFO")
-    parser.add_argument("--debug", action="store_true", help="log at DEBUG")
+    parser.add_argument("--quiet", action="store_true", help="log warnings and errors only (default: INFO)")
+    parser.add_argument("--verbose", "--debug", dest="debug", action="store_true", help="log at DEBUG")
+    parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full", help="log line format")
     args = parser.parse_args(argv)
 
     import memory_operator.handlers  # noqa: F401, PLC0415 - registers the handlers with kopf
 
-    kopf.configure(verbose=args.verbose, debug=args.debug)
+    kopf.configure(debug=args.debug, quiet=args.quiet, log_format=kopf.LogFormat[args.log_format.upper()])
     kopf.run(
         standalone=True,  # one replica with the Recreate strategy; no peering
         clusterwide=not args.namespace,

@@ -133,7 +133,6 @@ class Sandbox:
                 sys.executable,
                 "-m",
                 "memory_operator",
-                "--verbose",
                 f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
                 *self.operator_args,
             ],
