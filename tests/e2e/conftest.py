@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +22,22 @@ _namespaces = itertools.count()
 RESYNC_SECONDS = 2.0  # the operator's drift timer, short so drift repair and outages show within seconds
 
 
-def start_sandbox(workdir: Path) -> Sandbox:
-    return Sandbox(workdir, resync_seconds=RESYNC_SECONDS).start()
-
-
-def report_operator_log(sandbox: Sandbox) -> None:
-    """On failure the operator's log is the first thing to read: keep its tail in the test output."""
-    tail = "\n".join(sandbox.operator_log_text().splitlines()[-60:])
-    sys.stderr.write(f"\n--- operator log tail ({sandbox.operator_log}) ---\n{tail}\n")
+@contextmanager
+def running_sandbox(workdir: Path) -> Iterator[Sandbox]:
+    """A started sandbox; afterwards the operator log's tail goes to stderr (pytest shows it on failure)."""
+    box = Sandbox(workdir, resync_seconds=RESYNC_SECONDS).start()
+    try:
+        yield box
+    finally:
+        tail = "\n".join(box.operator_log_text().splitlines()[-60:])
+        sys.stderr.write(f"\n--- operator log tail ({box.operator_log}) ---\n{tail}\n")
+        box.stop()
 
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = start_sandbox(tmp_path_factory.mktemp("sandbox"))
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("sandbox")) as box:
         yield box
-    finally:
-        report_operator_log(box)
-        box.stop()
 
 
 @pytest.fixture

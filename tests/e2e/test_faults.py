@@ -15,8 +15,7 @@ from tests.e2e.conftest import (
     condition,
     get_json,
     login,
-    report_operator_log,
-    start_sandbox,
+    running_sandbox,
     tenant_manifest,
     wait_condition,
     wait_until,
@@ -27,12 +26,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = start_sandbox(tmp_path_factory.mktemp("faulty"))
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("faulty")) as box:
         yield box
-    finally:
-        report_operator_log(box)
-        box.stop()
 
 
 def test_store_outage_reports_unavailable_then_converges_with_users_restored(faulty: Sandbox) -> None:

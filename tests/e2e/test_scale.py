@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from memory_sandbox.sandbox import Sandbox
-from tests.e2e.conftest import apply, get_json, report_operator_log, start_sandbox, tenant_manifest
+from tests.e2e.conftest import apply, get_json, running_sandbox, tenant_manifest
 
 pytestmark = pytest.mark.e2e
 TENANTS = 200
@@ -15,12 +15,8 @@ TENANTS = 200
 
 @pytest.fixture(scope="module")
 def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = start_sandbox(tmp_path_factory.mktemp("scale"))
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("scale")) as box:
         yield box
-    finally:
-        report_operator_log(box)
-        box.stop()
 
 
 def test_two_hundred_tenants_applied_at_once_all_become_ready(roomy: Sandbox) -> None:

@@ -6,14 +6,11 @@ import os
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
-from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore, MemoryStoreStatus
-from memory_operator.api.v1alpha1.common import lenient_status
-from memory_operator.errors import InvalidSpec, describe_validation_error
-from memory_operator.handlers.sync import Logger, run, run_finalizer
+from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore
+from memory_operator.handlers.sync import Logger, reconcile_body, run_finalizer
 from memory_operator.reconcilers import store as reconciler
-from memory_operator.reconcilers.common import Event, Outcome
+from memory_operator.reconcilers.common import Event
 
 RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 
@@ -41,19 +38,4 @@ def store_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger, 
 
 
 def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger) -> None:
-    def reconcile() -> Outcome[MemoryStoreStatus]:
-        try:
-            store = MemoryStore.from_body(body)
-        except ValidationError as exc:
-            raise InvalidSpec(describe_validation_error(exc)) from None
-        return reconciler.reconcile(store, memo.deps)
-
-    run(
-        body,
-        patch,
-        memo.deps,
-        lenient_status(MemoryStoreStatus, body.get("status")),
-        reconcile,
-        retry,
-        logger,
-    )
+    reconcile_body(MemoryStore, reconciler.reconcile, body, patch, memo, retry, logger)

@@ -10,10 +10,8 @@ from pydantic import ValidationError
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTenantStatus
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
-from memory_operator.errors import InvalidSpec, describe_validation_error
-from memory_operator.handlers.sync import Logger, run, run_finalizer
+from memory_operator.handlers.sync import Logger, reconcile_body, run_finalizer
 from memory_operator.reconcilers import tenant as reconciler
-from memory_operator.reconcilers.common import Outcome
 
 RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 
@@ -39,22 +37,7 @@ def tenant_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger,
 
 
 def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger) -> None:
-    def reconcile() -> Outcome[MemoryTenantStatus]:
-        try:
-            tenant = MemoryTenant.from_body(body)
-        except ValidationError as exc:
-            raise InvalidSpec(describe_validation_error(exc)) from None
-        return reconciler.reconcile(tenant, memo.deps)
-
-    run(
-        body,
-        patch,
-        memo.deps,
-        lenient_status(MemoryTenantStatus, body.get("status")),
-        reconcile,
-        retry,
-        logger,
-    )
+    reconcile_body(MemoryTenant, reconciler.reconcile, body, patch, memo, retry, logger)
 
 
 def _for_deletion(body: kopf.Body) -> MemoryTenant:

@@ -13,17 +13,19 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import kopf
+from pydantic import ValidationError
 
 from memory_operator.api.conditions import Condition, find_condition
-from memory_operator.api.v1alpha1.common import StatusBase
+from memory_operator.api.v1alpha1.common import CustomObject, StatusBase, lenient_status
 from memory_operator.clients.kube import KubeError
 from memory_operator.deps import Deps
-from memory_operator.errors import ReconcileError
+from memory_operator.errors import InvalidSpec, ReconcileError, describe_validation_error
 from memory_operator.reconcilers.common import Event, Outcome, condition, with_conditions
 
-__all__ = ["MAX_RETRY_DELAY", "Logger", "kube_errors", "retry_delay", "run", "run_finalizer"]
+__all__ = ["MAX_RETRY_DELAY", "Logger", "kube_errors", "reconcile_body", "retry_delay", "run", "run_finalizer"]
 
 S = TypeVar("S", bound=StatusBase)
+M = TypeVar("M", bound=CustomObject)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 MAX_RETRY_DELAY = 60.0
 
@@ -50,6 +52,27 @@ def kube_errors() -> Iterator[None]:
 def retry_delay(err: ReconcileError, retry: int) -> float:
     """Exponential backoff from the error's own first delay, capped so recovery is noticed within a minute."""
     return min((err.retry_after or MAX_RETRY_DELAY) * 2.0 ** min(retry, 8), MAX_RETRY_DELAY)
+
+
+def reconcile_body(
+    model: type[M],
+    reconcile: Callable[[M, Deps], Outcome[Any]],
+    body: kopf.Body,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    retry: int,
+    logger: Logger,
+) -> None:
+    """Parse `body` as `model` (an invalid spec is InvalidSpec, naming the field) and `run` its reconcile."""
+
+    def attempt() -> Outcome[Any]:
+        try:
+            obj = model.from_body(body)
+        except ValidationError as exc:
+            raise InvalidSpec(describe_validation_error(exc)) from None
+        return reconcile(obj, memo.deps)
+
+    run(body, patch, memo.deps, lenient_status(model.status_model, body.get("status")), attempt, retry, logger)
 
 
 def run(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from pydantic import Field
 
@@ -71,3 +71,42 @@ def lenient_status(model: type[S], raw: Any) -> S:
         return model.model_validate(raw or {})
     except ValueError:
         return model()
+
+
+READY_COLUMNS: tuple[dict[str, str], ...] = (
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+)
+AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+class CustomObject(WireModel):
+    """What both kinds share: CRD facts as class variables, metadata, and parsing from a kopf body.
+
+    Subclasses declare `spec` and `status` fields; `status_model` is the status class (read leniently).
+    """
+
+    plural: ClassVar[str]
+    kind: ClassVar[str]
+    short_names: ClassVar[tuple[str, ...]]
+    namespaced: ClassVar[bool]
+    description: ClassVar[str]
+    printer_columns: ClassVar[tuple[dict[str, str], ...]]
+    status_model: ClassVar[type[StatusBase]]
+
+    metadata: ObjectMeta
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @classmethod
+    def from_body(cls, body: Any) -> Self:
+        """Parse a kopf body or API dict; raises pydantic.ValidationError (with `spec.` paths) when invalid."""
+        return cls.model_validate(
+            {
+                "metadata": ObjectMeta.from_body(body["metadata"]),
+                "spec": body.get("spec") or {},
+                "status": lenient_status(cls.status_model, body.get("status")),
+            }
+        )

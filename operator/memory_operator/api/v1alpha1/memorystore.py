@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import ClassVar
 
 from pydantic import Field
 
 from memory_operator.api.base import WireModel
 from memory_operator.api.v1alpha1.common import (
+    AGE_COLUMN,
     DEFAULT_STORE_ANNOTATION,
+    READY_COLUMNS,
+    CustomObject,
     DnsLabel,
     DnsSubdomain,
-    ObjectMeta,
     Region,
     StatusBase,
-    lenient_status,
 )
 
 STORE_URL_PATTERN = r"^rediss?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"
@@ -79,7 +80,7 @@ class MemoryStoreStatus(StatusBase):
     server: ServerStatus | None = Field(default=None, description="Server family and version, once connected.")
 
 
-class MemoryStore(WireModel):
+class MemoryStore(CustomObject):
     """A MemoryStore object as the reconcilers see it."""
 
     plural: ClassVar[str] = "memorystores"
@@ -90,40 +91,19 @@ class MemoryStore(WireModel):
         "A Redis >= 7 or Valkey >= 8 endpoint that MemoryTenants are placed on. Annotate one with "
         f'{DEFAULT_STORE_ANNOTATION}: "true" to make it the default.'
     )
+    status_model: ClassVar[type[StatusBase]] = MemoryStoreStatus
     printer_columns: ClassVar[tuple[dict[str, str], ...]] = (
-        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-        {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+        *READY_COLUMNS,
         {"name": "Engine", "type": "string", "jsonPath": ".status.server.engine"},
         {"name": "Version", "type": "string", "jsonPath": ".status.server.version"},
         {"name": "Region", "type": "string", "jsonPath": ".spec.region"},
         {"name": "URL", "type": "string", "jsonPath": ".spec.url", "priority": "1"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        AGE_COLUMN,
     )
 
-    metadata: ObjectMeta
     spec: MemoryStoreSpec
     status: MemoryStoreStatus = Field(default_factory=MemoryStoreStatus)
 
     @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
     def is_default(self) -> bool:
         return self.metadata.annotations.get(DEFAULT_STORE_ANNOTATION, "").lower() == "true"
-
-    @property
-    def is_ready(self) -> bool:
-        ready = next((c for c in self.status.conditions if c.type == "Ready"), None)
-        return ready is not None and ready.status == "True"
-
-    @classmethod
-    def from_body(cls, body: Any) -> Self:
-        """Parse a kopf body or API dict; raises pydantic.ValidationError on an invalid spec."""
-        return cls.model_validate(
-            {
-                "metadata": ObjectMeta.from_body(body["metadata"]),
-                "spec": body.get("spec") or {},
-                "status": lenient_status(MemoryStoreStatus, body.get("status")),
-            }
-        )

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from memory_operator.api.base import WireModel
 from memory_operator.api.quantity import QUANTITY_PATTERN, parse_bytes
 from memory_operator.api.v1alpha1.common import (
+    AGE_COLUMN,
+    READY_COLUMNS,
+    CustomObject,
     DnsLabel,
     DnsSubdomain,
-    ObjectMeta,
     Region,
     StatusBase,
-    lenient_status,
 )
 
 Isolation = Literal["strict", "moderate", "minimal"]
@@ -144,7 +145,7 @@ class MemoryTenantStatus(StatusBase):
     usage: Usage | None = Field(default=None, description="Last measured usage.")
 
 
-class MemoryTenant(WireModel):
+class MemoryTenant(CustomObject):
     """A MemoryTenant object as the reconcilers see it."""
 
     plural: ClassVar[str] = "memorytenants"
@@ -155,36 +156,20 @@ class MemoryTenant(WireModel):
         "An isolated, encrypted memory namespace for one tenant's agents: ACL users, a key prefix, "
         "credentials and keyring Secrets."
     )
+    status_model: ClassVar[type[StatusBase]] = MemoryTenantStatus
     printer_columns: ClassVar[tuple[dict[str, str], ...]] = (
-        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-        {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+        *READY_COLUMNS,
         {"name": "Store", "type": "string", "jsonPath": ".status.store"},
         {"name": "Isolation", "type": "string", "jsonPath": ".spec.isolation"},
         {"name": "Keys", "type": "integer", "jsonPath": ".status.usage.keys"},
         {"name": "Prefix", "type": "string", "jsonPath": ".status.keyPrefix", "priority": "1"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        AGE_COLUMN,
     )
 
-    metadata: ObjectMeta
     spec: MemoryTenantSpec
     status: MemoryTenantStatus = Field(default_factory=MemoryTenantStatus)
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
 
     @property
     def namespace(self) -> str:
         assert self.metadata.namespace is not None, "MemoryTenant is namespaced"
         return self.metadata.namespace
-
-    @classmethod
-    def from_body(cls, body: Any) -> Self:
-        """Parse a kopf body or API dict; raises pydantic.ValidationError (with `spec.` paths) when invalid."""
-        return cls.model_validate(
-            {
-                "metadata": ObjectMeta.from_body(body["metadata"]),
-                "spec": body.get("spec") or {},
-                "status": lenient_status(MemoryTenantStatus, body.get("status")),
-            }
-        )
