@@ -14,6 +14,9 @@ from pydantic import ValidationError
 __all__ = [
     "InvalidSpec",
     "NameConflict",
+    "PolicyConflict",
+    "PolicyInUse",
+    "PolicyNotFound",
     "ReconcileError",
     "ResidencyUnsatisfied",
     "SecretNotFound",
@@ -72,6 +75,25 @@ class StoreInUse(ReconcileError):
     """A MemoryStore being deleted still hosts tenants: it is kept until they are gone (like PVC protection)."""
 
     reason = "StoreInUse"
+    retry_after = 30.0
+
+
+class PolicyNotFound(ReconcileError):
+    reason = "PolicyNotFound"
+    retry_after = 30.0
+
+
+class PolicyConflict(ReconcileError):
+    """The bound policies (with the tenant's own retention) demand things that cannot all hold."""
+
+    reason = "PolicyConflict"
+    retry_after = 60.0
+
+
+class PolicyInUse(ReconcileError):
+    """A CompliancePolicy being deleted is still named by tenants: kept until they no longer refer to it."""
+
+    reason = "PolicyInUse"
     retry_after = 30.0
 
 

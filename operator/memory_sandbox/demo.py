@@ -104,4 +104,7 @@ def run_demo(sandbox: Sandbox, samples: Path, say: Say = print, *, timeout: floa
         'jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\\n"}{end}',
     )
     _show(sandbox, say, "get", "events", "-n", "team-support", "--field-selector", "involvedObject.name=helpdesk")
+    say("\n# The effective policy of a tenant bound to HIPAA + GDPR (what its agents' library enforces):")
+    _show(sandbox, say, "get", "memorytenant", "clinical-notes", "-n", "team-research", "-o",
+          "jsonpath={.status.effectivePolicy}")  # fmt: skip
     return prove_isolation(sandbox, say)

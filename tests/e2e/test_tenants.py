@@ -25,7 +25,8 @@ CONTRACT_KEYS = {"REDIS_URL", "REDIS_USERNAME", "REDIS_PASSWORD", "MEMORY_KEY_PR
 
 def test_samples_become_ready_with_working_isolated_credentials(sandbox: Sandbox) -> None:
     sandbox.kubectl("apply", "-f", str(DEFAULT_SAMPLES))
-    sandbox.kubectl("wait", "--for=condition=Ready", "memorytenants", "--all", "-A", "--timeout=30s")
+    for namespace in ("team-support", "team-research"):  # other tests' tenants live elsewhere
+        sandbox.kubectl("wait", "--for=condition=Ready", "memorytenants", "--all", "-n", namespace, "--timeout=30s")
 
     for namespace, name, agents in [
         ("team-support", "faq-bot", []),

@@ -73,3 +73,8 @@ def login(api_client: k8s.ApiClient, namespace: str, secret: str) -> redis.Redis
 def ready(outcome: Outcome[Any]) -> tuple[str, str]:
     cond = next(c for c in outcome.status.conditions if c.type == "Ready")
     return cond.status, cond.reason
+
+
+def make_policy(api_client: k8s.ApiClient, name: str, **spec: Any) -> None:
+    body = {"metadata": {"name": name}, "spec": spec}
+    custom(api_client).create_cluster_custom_object(GROUP, VERSION, "compliancepolicies", body)

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import redis
 
-from memory_operator.api.v1alpha1 import MemoryTenant
+from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
+from memory_operator.api.v1alpha1.compliancepolicy import Masking
 from memory_operator.builders.keyring import Keyring, KeyringError, KeyringKey
 from memory_operator.builders.secrets import Credentials, Endpoint, credentials_secret, keys_secret, secret_value
 
-PASSWORD = "p@ss:w/rd?#%"  # every URL-reserved character an ACL password might contain
+PASSWORD = "p@ss:w/rd?#%"
+NO_POLICY = Requirements()  # every URL-reserved character an ACL password might contain
 
 
 def tenant(**spec: Any) -> MemoryTenant:
@@ -23,7 +25,13 @@ def tenant(**spec: Any) -> MemoryTenant:
 
 
 def creds(agent: str | None = None) -> Credentials:
-    return Credentials(username="mt_team-a_support", password=PASSWORD, agent=agent, key_prefix="mem:team-a:support:")
+    return Credentials(
+        username="mt_team-a_support",
+        password=PASSWORD,
+        agent=agent,
+        key_prefix="mem:team-a:support:",
+        audit_key="audit:team-a:support",
+    )
 
 
 def decoded(secret: dict[str, Any]) -> dict[str, str]:
@@ -31,7 +39,7 @@ def decoded(secret: dict[str, Any]) -> dict[str, str]:
 
 
 def test_credentials_secret_carries_the_contract_keys() -> None:
-    secret = credentials_secret(tenant(), creds(), Endpoint.parse("redis://cache.svc:6380"))
+    secret = credentials_secret(tenant(), creds(), Endpoint.parse("redis://cache.svc:6380"), NO_POLICY)
     data = decoded(secret)
     assert {"REDIS_URL", "REDIS_USERNAME", "REDIS_PASSWORD", "MEMORY_KEY_PREFIX", "MEMORY_TENANT_ID"} <= set(data)
     assert data["MEMORY_TENANT_ID"] == "team-a/support"
@@ -42,7 +50,9 @@ def test_credentials_secret_carries_the_contract_keys() -> None:
 
 
 def test_redis_url_round_trips_through_redis_py_with_reserved_characters() -> None:
-    url = decoded(credentials_secret(tenant(), creds(), Endpoint.parse("rediss://cache.svc:6380")))["REDIS_URL"]
+    url = decoded(credentials_secret(tenant(), creds(), Endpoint.parse("rediss://cache.svc:6380"), NO_POLICY))[
+        "REDIS_URL"
+    ]
     kwargs = redis.connection.parse_url(url)
     assert (kwargs["username"], kwargs["password"], kwargs["host"], kwargs["port"]) == (
         "mt_team-a_support",
@@ -54,14 +64,14 @@ def test_redis_url_round_trips_through_redis_py_with_reserved_characters() -> No
 
 
 def test_agent_secret_is_named_and_labelled_for_the_agent() -> None:
-    secret = credentials_secret(tenant(agents=["planner"]), creds("planner"), Endpoint.parse("redis://h:1"))
+    secret = credentials_secret(tenant(agents=["planner"]), creds("planner"), Endpoint.parse("redis://h:1"), NO_POLICY)
     assert secret["metadata"]["name"] == "support-planner-memory-credentials"
     assert secret["metadata"]["labels"]["agentmemory.io/agent"] == "planner"
     assert decoded(secret)["MEMORY_AGENT_ID"] == "planner"
 
 
 def test_children_are_owned_by_the_tenant() -> None:
-    secret = credentials_secret(tenant(), creds(), Endpoint.parse("redis://h:1"))
+    secret = credentials_secret(tenant(), creds(), Endpoint.parse("redis://h:1"), NO_POLICY)
     (owner,) = secret["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
         "MemoryTenant",
@@ -72,14 +82,28 @@ def test_children_are_owned_by_the_tenant() -> None:
 
 
 def test_policy_facts_reach_the_agent_environment() -> None:
-    t = tenant(retentionDays=30, quota={"keys": 1000, "memory": "1Mi"}, isolation="strict")
-    data = decoded(credentials_secret(t, creds(), Endpoint.parse("redis://h:1")))
-    assert (data["MEMORY_RETENTION_DAYS"], data["MEMORY_QUOTA_KEYS"], data["MEMORY_QUOTA_BYTES"]) == (
-        "30",
-        "1000",
-        "1048576",
+    t = tenant(quota={"keys": 1000, "memory": "1Mi"}, isolation="strict")
+    policy = Requirements(
+        message_retention_days=30,
+        audit_retention_days=2555,
+        access_logging=True,
+        masking=Masking(detectors=["email", "iban"], mode="hash"),
     )
+    data = decoded(credentials_secret(t, creds(), Endpoint.parse("redis://h:1"), policy))
+    assert (data["MEMORY_RETENTION_DAYS"], data["MEMORY_AUDIT_RETENTION_DAYS"]) == ("30", "2555")
+    assert (data["MEMORY_QUOTA_KEYS"], data["MEMORY_QUOTA_BYTES"]) == ("1000", "1048576")
+    assert (data["MEMORY_MASKING"], data["MEMORY_MASKING_MODE"]) == ("email,iban", "hash")
+    assert data["MEMORY_ACCESS_LOGGING"] == "true"
+    assert data["MEMORY_AUDIT_KEY"] == "audit:team-a:support"
     assert data["MEMORY_ENCRYPTION"] == "required"
+
+
+def test_policy_requiring_encryption_forces_it_on() -> None:
+    t = tenant(encryption={"enabled": False})
+    endpoint = Endpoint.parse("redis://h:1")
+    off = decoded(credentials_secret(t, creds(), endpoint, NO_POLICY))
+    forced = decoded(credentials_secret(t, creds(), endpoint, Requirements(encryption_required=True)))
+    assert (off["MEMORY_ENCRYPTION"], forced["MEMORY_ENCRYPTION"]) == ("disabled", "required")
 
 
 def ring() -> Keyring:

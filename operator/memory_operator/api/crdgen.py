@@ -14,11 +14,12 @@ from typing import Any, cast
 
 import yaml
 
-from memory_operator.api.v1alpha1 import CATEGORY, GROUP, VERSION, MemoryStore, MemoryTenant
+from memory_operator.api.v1alpha1 import CATEGORY, GROUP, VERSION, CompliancePolicy, MemoryStore, MemoryTenant
+from memory_operator.api.v1alpha1.common import CustomObject
 
 __all__ = ["KINDS", "crd_for", "openapi_schema", "render_all", "write_all"]
 
-KINDS: tuple[type[MemoryStore] | type[MemoryTenant], ...] = (MemoryStore, MemoryTenant)
+KINDS: tuple[type[CustomObject], ...] = (MemoryStore, MemoryTenant, CompliancePolicy)
 _DROP = {"title", "$defs", "discriminator"}
 
 
@@ -66,7 +67,7 @@ def _collapse_any_of(node: dict[str, Any]) -> dict[str, Any]:
     return {**flat[0], **node}
 
 
-def crd_for(model: type[MemoryStore] | type[MemoryTenant]) -> dict[str, Any]:
+def crd_for(model: type[CustomObject]) -> dict[str, Any]:
     spec_model = model.model_fields["spec"].annotation
     status_model = model.model_fields["status"].annotation
     assert isinstance(spec_model, type) and isinstance(status_model, type)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from memory_operator.api.v1alpha1 import MemoryTenant
+from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
 from memory_operator.builders.keyring import KEYRING_KEY, Keyring
 from memory_operator.builders.meta import (
     credentials_secret_name,
@@ -15,6 +15,7 @@ from memory_operator.builders.meta import (
     owner_reference,
     tenant_labels,
 )
+from memory_operator.policy import encryption_in_force
 
 __all__ = ["Credentials", "Endpoint", "credentials_secret", "keys_secret", "secret_value"]
 
@@ -51,6 +52,7 @@ class Credentials:
     password: str
     agent: str | None
     key_prefix: str
+    audit_key: str
     agent_prefix: str | None = None
     shared_prefix: str | None = None
 
@@ -80,8 +82,15 @@ def _secret(tenant: MemoryTenant, name: str, role: str, agent: str | None, data:
     }
 
 
-def credentials_secret(tenant: MemoryTenant, creds: Credentials, endpoint: Endpoint) -> dict[str, Any]:
-    """Everything an agent needs through `envFrom`: the URL (with the ACL user), its parts, and the layout."""
+def _days(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def credentials_secret(
+    tenant: MemoryTenant, creds: Credentials, endpoint: Endpoint, policy: Requirements
+) -> dict[str, Any]:
+    """Everything an agent needs through `envFrom`: the URL (with the ACL user), its parts, the key layout,
+    and the effective policy the agent library enforces client-side (masking, encryption, audit, retention)."""
     data = {
         "REDIS_URL": endpoint.url(creds.username, creds.password),
         "REDIS_HOST": endpoint.host,
@@ -92,14 +101,19 @@ def credentials_secret(tenant: MemoryTenant, creds: Credentials, endpoint: Endpo
         "MEMORY_TENANT_ID": f"{tenant.namespace}/{tenant.name}",
         "MEMORY_KEY_PREFIX": creds.key_prefix,
         "MEMORY_ISOLATION": tenant.spec.isolation,
-        "MEMORY_ENCRYPTION": "required" if tenant.spec.encryption_enabled else "disabled",
+        "MEMORY_ENCRYPTION": "required" if encryption_in_force(tenant, policy) else "disabled",
         "MEMORY_KEYS_SECRET": keys_secret_name(tenant.name),
+        "MEMORY_AUDIT_KEY": creds.audit_key,
+        "MEMORY_ACCESS_LOGGING": "true" if policy.access_logging else "false",
+        "MEMORY_MASKING": ",".join(policy.masking.detectors),
+        "MEMORY_MASKING_MODE": policy.masking.mode,
     }
     optional = {
         "MEMORY_AGENT_ID": creds.agent,
         "MEMORY_AGENT_PREFIX": creds.agent_prefix,
         "MEMORY_SHARED_PREFIX": creds.shared_prefix,
-        "MEMORY_RETENTION_DAYS": None if tenant.spec.retention_days is None else str(tenant.spec.retention_days),
+        "MEMORY_RETENTION_DAYS": _days(policy.message_retention_days),
+        "MEMORY_AUDIT_RETENTION_DAYS": _days(policy.audit_retention_days),
     }
     if tenant.spec.quota is not None:
         optional["MEMORY_QUOTA_KEYS"] = None if tenant.spec.quota.keys is None else str(tenant.spec.quota.keys)

@@ -150,3 +150,26 @@ class KubeClient:
         except ApiException as exc:
             _raise(exc, f"listing {plural}")
         return cast(list[dict[str, Any]], self._json(response).get("items", []))
+
+    def get_namespaced_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._json(
+                self._custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, name, _preload_content=False
+                )
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            _raise(exc, f"reading {plural} {namespace}/{name}")
+            raise
+
+    def patch_namespaced_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch `.status` through the status subresource (used outside kopf's own patching)."""
+        try:
+            self._custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, {"status": status}, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                _raise(exc, f"patching status of {plural} {namespace}/{name}")

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from memory_operator.api.v1alpha1 import MemoryStore, MemoryTenant, MemoryTenantStatus
+from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
 from memory_operator.api.v1alpha1.memorytenant import ProvisionedUser, Usage
 from memory_operator.builders import acl
 from memory_operator.builders.keyring import KEY_BYTES, KEYRING_KEY, Keyring, KeyringError, KeyringKey
@@ -39,15 +39,18 @@ from memory_operator.deps import Deps
 from memory_operator.errors import (
     InvalidSpec,
     NameConflict,
+    PolicyConflict,
+    PolicyNotFound,
     ReconcileError,
     ResidencyUnsatisfied,
     StoreNotFound,
     StoreUnavailable,
     describe_validation_error,
 )
+from memory_operator.policy import PolicyContradiction, effective_for_tenant, encryption_in_force
 from memory_operator.reconcilers.common import Event, Outcome, condition, store_errors, with_conditions
 
-__all__ = ["KeyringUnreadable", "finalize", "reconcile", "resolve_store"]
+__all__ = ["KeyringUnreadable", "effective_policy", "finalize", "reconcile", "resolve_store"]
 
 PASSWORD_BYTES = 32
 T = TypeVar("T")
@@ -126,6 +129,28 @@ def _pick_store(tenant: MemoryTenant, deps: Deps) -> MemoryStore:
     return defaults[0]
 
 
+# Policies --------------------------------------------------------------------------------------------------
+
+
+def effective_policy(tenant: MemoryTenant, deps: Deps) -> Requirements:
+    """The strictest combination of the tenant's CompliancePolicies and its own retentionDays."""
+    policies = []
+    for i, ref in enumerate(tenant.spec.policy_refs):
+        field = f"spec.policyRefs[{i}].name"
+        body = deps.kube.get_cluster_object(CompliancePolicy.plural, ref.name)
+        if body is None:
+            raise PolicyNotFound(f"{field}: CompliancePolicy {ref.name!r} not found")
+        try:
+            policies.append((ref.name, CompliancePolicy.from_body(body).spec))
+        except ValidationError as exc:
+            raise PolicyConflict(f"{field}: CompliancePolicy {ref.name!r} is invalid: "
+                                 f"{describe_validation_error(exc, 'spec')}") from None  # fmt: skip
+    try:
+        return effective_for_tenant(policies, tenant.spec.retention_days)
+    except PolicyContradiction as exc:
+        raise PolicyConflict(str(exc)) from None
+
+
 # Secret material ------------------------------------------------------------------------------------------
 
 
@@ -177,8 +202,8 @@ def _ensure_secret(tenant: MemoryTenant, name: str, kind: SecretMaterial[T], dep
 class _CredentialsSecret:
     """Builds one ACL user's credentials Secret; `new()` mints a random password."""
 
-    def __init__(self, tenant: MemoryTenant, user: acl.AclUser, endpoint: Endpoint) -> None:
-        self.tenant, self.user, self.endpoint = tenant, user, endpoint
+    def __init__(self, tenant: MemoryTenant, user: acl.AclUser, endpoint: Endpoint, policy: Requirements) -> None:
+        self.tenant, self.user, self.endpoint, self.policy = tenant, user, endpoint, policy
 
     def build(self, password: str) -> dict[str, Any]:
         ns, name, agent = self.tenant.namespace, self.tenant.name, self.user.agent
@@ -188,10 +213,11 @@ class _CredentialsSecret:
             password=password,
             agent=agent,
             key_prefix=acl.tenant_prefix(ns, name),
+            audit_key=acl.audit_key(ns, name),
             agent_prefix=acl.agent_prefix(ns, name, agent) if strict_agent and agent else None,
             shared_prefix=acl.shared_prefix(ns, name) if strict_agent else None,
         )
-        return credentials_secret(self.tenant, creds, self.endpoint)
+        return credentials_secret(self.tenant, creds, self.endpoint, self.policy)
 
     def new(self) -> str:
         return secrets.token_urlsafe(PASSWORD_BYTES)
@@ -228,6 +254,7 @@ class _KeysSecret:
 def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
     """Converge the tenant's users, Secrets and status; raises a ReconcileError subclass when it cannot."""
     now, generation = deps.clock(), tenant.metadata.generation
+    policy = effective_policy(tenant, deps)  # before anything is written: a conflict provisions nothing
     store = resolve_store(tenant, deps)
     endpoint = Endpoint.parse(store.spec.url)
     with store_errors(store.name):
@@ -239,7 +266,9 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
     provisioned: list[ProvisionedUser] = []
     for user in acl.plan_acl_users(tenant.namespace, tenant.name, tenant.spec.isolation, tenant.spec.agents):
         secret_name = credentials_secret_name(tenant.name, user.agent)
-        password, existed = _ensure_secret(tenant, secret_name, _CredentialsSecret(tenant, user, endpoint), deps)
+        password, existed = _ensure_secret(
+            tenant, secret_name, _CredentialsSecret(tenant, user, endpoint, policy), deps
+        )
         with store_errors(store.name):
             change = admin.set_user(user, password, caps)
         if existed and steady and change is not AclChange.UNCHANGED:
@@ -262,7 +291,9 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
             "users": provisioned,
             "credentials_secret": credentials_secret_name(tenant.name),
             "keys_secret": keys_secret_name(tenant.name),
-            "encryption": tenant.spec.encryption_enabled,
+            "encryption": encryption_in_force(tenant, policy),
+            "policies": [ref.name for ref in tenant.spec.policy_refs],
+            "effective_policy": policy,
             "usage": usage,
         }
     )

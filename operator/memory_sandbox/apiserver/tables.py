@@ -8,6 +8,7 @@ users expect them), not every column kube-apiserver prints.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -125,7 +126,7 @@ def _cell(obj: JsonObj, column: JsonObj) -> Any:
     if column.get("type") == "date":
         return human_age(str(value))
     if isinstance(value, (dict, list)):
-        return str(value)
+        return json.dumps(value, separators=(",", ":"))  # as the API server prints structured cells
     return value
 
 

@@ -65,6 +65,14 @@ class StatusBase(WireModel):
 S = TypeVar("S", bound=StatusBase)
 
 
+def unique_items(values: list[str]) -> list[str]:
+    """For list validators: a value listed twice is an error that names the value."""
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f"listed more than once: {', '.join(twice)}")
+    return values
+
+
 def lenient_status(model: type[S], raw: Any) -> S:
     """The status as last written; one the operator cannot read starts afresh rather than failing the spec."""
     try:

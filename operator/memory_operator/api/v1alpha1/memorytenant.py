@@ -17,7 +17,9 @@ from memory_operator.api.v1alpha1.common import (
     DnsSubdomain,
     Region,
     StatusBase,
+    unique_items,
 )
+from memory_operator.api.v1alpha1.compliancepolicy import Requirements
 
 Isolation = Literal["strict", "moderate", "minimal"]
 DeletionPolicy = Literal["Retain", "Delete"]
@@ -28,6 +30,12 @@ class StoreRef(WireModel):
     """A MemoryStore by name."""
 
     name: DnsSubdomain = Field(description="Name of the MemoryStore.")
+
+
+class PolicyRef(WireModel):
+    """A CompliancePolicy by name."""
+
+    name: DnsSubdomain = Field(description="Name of the CompliancePolicy.")
 
 
 class Quota(WireModel):
@@ -83,6 +91,14 @@ class MemoryTenantSpec(WireModel):
         "and Secret <tenant>-<agent>-memory-credentials.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+    policy_refs: list[PolicyRef] = Field(
+        default_factory=list,
+        alias="policyRefs",
+        max_length=16,
+        description="CompliancePolicies that apply; the effective policy is their strictest combination (with "
+        "retentionDays as one more maximum). A policy requiring encryption forces it on.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
     quota: Quota | None = Field(default=None, description="Limits on memory and keys.")
     retention_days: int | None = Field(
         default=None,
@@ -102,10 +118,13 @@ class MemoryTenantSpec(WireModel):
     @field_validator("agents")
     @classmethod
     def _agents_unique(cls, agents: list[str]) -> list[str]:
-        twice = sorted({a for a in agents if agents.count(a) > 1})
-        if twice:
-            raise ValueError(f"listed more than once: {', '.join(twice)}")
-        return agents
+        return unique_items(agents)
+
+    @field_validator("policy_refs")
+    @classmethod
+    def _policies_unique(cls, refs: list[PolicyRef]) -> list[PolicyRef]:
+        unique_items([r.name for r in refs])
+        return refs
 
     @property
     def encryption_enabled(self) -> bool:
@@ -143,6 +162,10 @@ class MemoryTenantStatus(StatusBase):
     keys_secret: str | None = Field(default=None, alias="keysSecret", description="Secret with the keyring.")
     encryption: bool | None = Field(default=None, description="Whether encryption at rest is in force.")
     usage: Usage | None = Field(default=None, description="Last measured usage.")
+    policies: list[str] = Field(default_factory=list, description="CompliancePolicies in force, in order.")
+    effective_policy: Requirements | None = Field(
+        default=None, alias="effectivePolicy", description="The strictest combination of the bound policies."
+    )
 
 
 class MemoryTenant(CustomObject):
