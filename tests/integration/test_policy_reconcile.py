@@ -110,3 +110,34 @@ def test_tenant_retention_below_a_policy_minimum_is_a_conflict(
 
     with pytest.raises(PolicyConflict, match=rf"minimum 180 days exceeds the maximum .* 30 .*{records}"):
         reconciler.reconcile(tenant, deps)
+
+
+def test_audit_entries_are_trimmed_only_once_older_than_the_audit_minimum(
+    api_client: k8s.ApiClient, engine: Engine, deps: Deps, namespace: str
+) -> None:
+    store, sox = make_store(api_client, engine), policy_name()
+    make_policy(api_client, sox, frameworks=["SOX"])  # audit minimum 2,555 days
+    tenant = make_tenant(api_client, namespace, "ledger", storeRef={"name": store}, policyRefs=[{"name": sox}])
+    now = deps.clock()
+    day_ms = 86_400_000
+    key = f"audit:{namespace}:ledger"
+    admin = engine.admin_client()
+    for age_days in (3000, 2556, 2554, 10):  # two beyond the minimum, two within it
+        admin.xadd(key, {"event": "save"}, id=f"{int(now.timestamp() * 1000) - age_days * day_ms}-0")
+
+    outcome = reconciler.reconcile(tenant, deps)
+
+    assert admin.xlen(key) == 2
+    assert [e.message for e in outcome.events if e.reason == "AuditTrimmed"] == ["2 audit entries older than 2555 days"]
+
+
+def test_without_an_audit_minimum_nothing_is_trimmed(
+    api_client: k8s.ApiClient, engine: Engine, deps: Deps, namespace: str
+) -> None:
+    store = make_store(api_client, engine)
+    tenant = make_tenant(api_client, namespace, "keeper", storeRef={"name": store})
+    engine.admin_client().xadd(f"audit:{namespace}:keeper", {"event": "save"}, id="1-0")  # 1970
+
+    reconciler.reconcile(tenant, deps)
+
+    assert engine.admin_client().xlen(f"audit:{namespace}:keeper") == 1

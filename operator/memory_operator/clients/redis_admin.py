@@ -345,6 +345,14 @@ class RedisAdmin:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
+    def trim_stream_before(self, key: str, cutoff_ms: int) -> int:
+        """Remove stream entries whose ID time is before `cutoff_ms` (XTRIM MINID); returns how many went.
+
+        Only the admin does this: tenant users may append to their audit stream but never trim it.
+        """
+        with self._translate(f"trimming stream {key!r}"):
+            return int(self._client.xtrim(key, minid=f"{cutoff_ms}-0", approximate=False))
+
     def close(self) -> None:
         self._pool.disconnect()
 

@@ -9,6 +9,7 @@ at any point leaves state the next run converges from without minting a second p
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -283,6 +284,9 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
     prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
     with store_errors(store.name):
         measured = admin.usage(prefix, sample=deps.usage_sample)
+        trimmed = _trim_audit(tenant, policy, admin, now)
+    if trimmed:
+        events.append(Event("AuditTrimmed", f"{trimmed} audit entries older than {policy.audit_retention_days} days"))
     usage = Usage(keys=measured.keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
     status = tenant.status.model_copy(
         update={
@@ -319,6 +323,14 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
             now,
         )
     return Outcome(with_conditions(status, generation, ready_provisioned, ready), events)
+
+
+def _trim_audit(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, now: datetime) -> int:
+    """Audit entries go only once older than the audit minimum; with no minimum in force they are all kept."""
+    if policy.audit_retention_days is None:
+        return 0
+    cutoff = now - timedelta(days=policy.audit_retention_days)
+    return admin.trim_stream_before(acl.audit_key(tenant.namespace, tenant.name), int(cutoff.timestamp() * 1000))
 
 
 def _drift_word(change: AclChange) -> str:
