@@ -1,0 +1,93 @@
+"""Pure builders of a tenant's CronJobs: retention enforcement and the compliance report.
+
+Both run the operator's own image (`memory-jobs retention|report`) with the tenant's credentials Secret as
+their environment and no Kubernetes API access at all (no service account token): a job records its result in
+the tenant's namespace on the store, and the operator surfaces it in the tenant's status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
+from memory_operator.builders.meta import credentials_secret_name, owner_reference, tenant_labels
+from memory_operator.policy import spread_schedule
+
+__all__ = ["RETENTION_SCHEDULE", "cronjob_name", "report_cronjob", "retention_cronjob"]
+
+RETENTION_SCHEDULE = "H H * * *"  # daily, at a time spread per tenant
+JOB_DEADLINE_SECONDS = 3600
+
+
+def cronjob_name(tenant: str, job: str) -> str:
+    return f"{tenant}-memory-{job}"
+
+
+def _container(tenant: MemoryTenant, job: str, image: str) -> dict[str, Any]:
+    return {
+        "name": job,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["memory-jobs", job],
+        "envFrom": [{"secretRef": {"name": credentials_secret_name(tenant.name)}}],
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+
+
+def _cronjob(tenant: MemoryTenant, job: str, schedule: str, image: str) -> dict[str, Any]:
+    labels = tenant_labels(tenant, f"{job}-job")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {
+            "name": cronjob_name(tenant.name, job),
+            "namespace": tenant.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(tenant)],
+        },
+        "spec": {
+            "schedule": spread_schedule(schedule, f"{tenant.namespace}/{tenant.name}/{job}"),
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": JOB_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "backoffLimit": 2,
+                    "activeDeadlineSeconds": JOB_DEADLINE_SECONDS,
+                    "ttlSecondsAfterFinished": 86400,
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "automountServiceAccountToken": False,
+                            "securityContext": {
+                                "runAsNonRoot": True,
+                                "runAsUser": 10001,
+                                "runAsGroup": 10001,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                            "containers": [_container(tenant, job, image)],
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+def retention_cronjob(tenant: MemoryTenant, image: str) -> dict[str, Any]:
+    """Daily enforcement of the effective retention on the tenant's data."""
+    return _cronjob(tenant, "retention", RETENTION_SCHEDULE, image)
+
+
+def report_cronjob(tenant: MemoryTenant, policy: Requirements, image: str) -> dict[str, Any]:
+    """The compliance report, on the effective policy's schedule."""
+    return _cronjob(tenant, "report", policy.report_schedule, image)
