@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import kopf
 
-__all__ = ["main"]
+__all__ = ["METRICS_ENV", "main"]
+
+METRICS_ENV = "AGENTMEMORY_METRICS_ADDRESS"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,17 +25,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="log warnings and errors only (default: INFO)")
     parser.add_argument("--verbose", "--debug", dest="debug", action="store_true", help="log at DEBUG")
     parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full", help="log line format")
+    parser.add_argument(
+        "--metrics-address",
+        default=os.environ.get(METRICS_ENV, ""),
+        metavar="[HOST]:PORT",
+        help=f"serve Prometheus metrics here, e.g. :9090 (default: ${METRICS_ENV}, else off)",
+    )
     args = parser.parse_args(argv)
 
     import memory_operator.handlers  # noqa: F401, PLC0415 - registers the handlers with kopf
+    from memory_operator.metrics import Metrics  # noqa: PLC0415 - keep `--help` fast
 
+    metrics = Metrics()
+    server = None
+    if args.metrics_address:
+        try:
+            server = metrics.serve(args.metrics_address)
+        except (ValueError, OSError) as exc:
+            parser.error(f"--metrics-address: {exc}")
     kopf.configure(debug=args.debug, quiet=args.quiet, log_format=kopf.LogFormat[args.log_format.upper()])
-    kopf.run(
-        standalone=True,  # one replica with the Recreate strategy; no peering
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        liveness_endpoint=args.liveness or None,
-    )
+    try:
+        kopf.run(
+            standalone=True,  # one replica with the Recreate strategy; no peering
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            liveness_endpoint=args.liveness or None,
+            memo=kopf.Memo(metrics=metrics),
+        )
+    finally:
+        if server is not None:
+            server.stop()
     return 0
 
 

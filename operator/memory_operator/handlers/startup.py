@@ -1,4 +1,4 @@
-"""Operator start-up and shutdown: kopf settings decided once, dependencies built once into `memo`."""
+"""Operator start-up and shutdown: kopf settings decided once, dependencies and metrics built once into `memo`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 
 import kopf
 
-from memory_operator.api.v1alpha1 import GROUP
+from memory_operator.api.crdgen import KINDS
+from memory_operator.api.v1alpha1 import GROUP, VERSION
 from memory_operator.clients.kube import KubeClient
 from memory_operator.clients.stores import StoreConnections
 from memory_operator.deps import Deps
+from memory_operator.metrics import Metrics
 
 
 @kopf.on.startup()
@@ -29,6 +31,17 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.execution.max_workers = 8
     kube = KubeClient.from_environment()
     memo.deps = Deps(kube=kube, stores=StoreConnections(kube))
+    if memo.get("metrics") is None:  # `__main__` passes one when it serves them; record anyway otherwise
+        memo.metrics = Metrics(process=False)
+
+
+# Metrics bookkeeping: an object that is really gone (its finalizer done) drops its series. Watch events only;
+# these handlers add no finalizer and never write anything.
+def forget_deleted(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    metrics: Metrics | None = memo.get("metrics")
+    if type == "DELETED" and metrics is not None:
+        meta = body.get("metadata", {})
+        metrics.forget(str(body.get("kind") or ""), meta.get("namespace"), str(meta.get("name") or ""))
 
 
 @kopf.on.cleanup()
@@ -36,3 +49,7 @@ def close(memo: kopf.Memo, **_: Any) -> None:
     deps: Deps | None = memo.get("deps")
     if deps is not None:
         deps.stores.close()
+
+
+for _kind in KINDS:
+    kopf.on.event(GROUP, VERSION, _kind.plural)(forget_deleted)

@@ -20,6 +20,7 @@ from memory_operator.api.v1alpha1.common import CustomObject, StatusBase, lenien
 from memory_operator.clients.kube import KubeError
 from memory_operator.deps import Deps
 from memory_operator.errors import InvalidSpec, ReconcileError, describe_validation_error
+from memory_operator.metrics import Metrics
 from memory_operator.reconcilers.common import Event, Outcome, condition, with_conditions
 
 __all__ = ["MAX_RETRY_DELAY", "Logger", "kube_errors", "reconcile_body", "retry_delay", "run", "run_finalizer"]
@@ -72,7 +73,8 @@ def reconcile_body(
             raise InvalidSpec(describe_validation_error(exc)) from None
         return reconcile(obj, memo.deps)
 
-    run(body, patch, memo.deps, lenient_status(model.status_model, body.get("status")), attempt, retry, logger)
+    old_status = lenient_status(model.status_model, body.get("status"))
+    run(body, patch, memo.deps, old_status, attempt, retry, logger, metrics=memo.get("metrics"))
 
 
 def run(
@@ -83,13 +85,18 @@ def run(
     reconcile: Callable[[], Outcome[S]],
     retry: int,
     logger: Logger,
+    *,
+    metrics: Metrics | None = None,
 ) -> None:
+    """Reconcile, write the whole status, post Events and record metrics (from the status just written)."""
     generation = int(body.get("metadata", {}).get("generation") or 0)
+    kind = str(body.get("kind") or "")
     try:
-        with kube_errors():
+        with _timed(metrics, kind), kube_errors():
             outcome = reconcile()
     except ReconcileError as err:
-        _fail(body, patch, deps, old_status, err, generation, logger)
+        written = _fail(body, patch, deps, old_status, err, generation, logger)
+        _observe(metrics, body, written, err.reason)
         if err.retry_after is None:
             raise kopf.PermanentError(f"{err.reason}: {err.message}") from None
         raise kopf.TemporaryError(f"{err.reason}: {err.message}", delay=retry_delay(err, retry)) from None
@@ -98,19 +105,46 @@ def run(
         # into status, Events or kopf's annotations; the traceback goes to the operator log only.
         logger.exception("reconcile failed unexpectedly")
         unexpected = UnexpectedError(f"unexpected {type(exc).__name__}; see the operator log")
-        _fail(body, patch, deps, old_status, unexpected, generation, logger)
+        written = _fail(body, patch, deps, old_status, unexpected, generation, logger)
+        _observe(metrics, body, written, unexpected.reason)
         raise kopf.TemporaryError(unexpected.message, delay=retry_delay(unexpected, retry)) from None
     _write(body, patch, old_status, outcome.status, outcome.events)
+    _observe(metrics, body, outcome.status, None)
     for event in outcome.events:
         logger.info("%s: %s", event.reason, event.message)
 
 
 def _fail(
     body: kopf.Body, patch: kopf.Patch, deps: Deps, old_status: S, err: ReconcileError, generation: int, logger: Logger
-) -> None:
+) -> S:
     failed = condition("Ready", "False", err.reason, err.message, generation, deps.clock())
-    _write(body, patch, old_status, with_conditions(old_status, generation, failed), [])
+    written = with_conditions(old_status, generation, failed)
+    _write(body, patch, old_status, written, [])
     logger.warning("%s: %s", err.reason, err.message)
+    return written
+
+
+@contextmanager
+def _timed(metrics: Metrics | None, kind: str) -> Iterator[None]:
+    if metrics is None:
+        yield
+        return
+    with metrics.timed(kind):
+        yield
+
+
+def _observe(metrics: Metrics | None, body: kopf.Body, status: StatusBase, error_reason: str | None) -> None:
+    if metrics is None:
+        return
+    meta = body.get("metadata", {})
+    metrics.observe(
+        str(body.get("kind") or ""),
+        meta.get("namespace"),
+        str(meta.get("name") or ""),
+        status.to_wire(),
+        body.get("spec"),
+        error_reason,
+    )
 
 
 def run_finalizer(body: kopf.Body, finalize: Callable[[], list[Event]], retry: int, logger: Logger) -> None:

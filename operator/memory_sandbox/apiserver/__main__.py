@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
+from .requestlog import ENV_VAR as REQUEST_LOG_ENV
 from .server import ApiServer
 
 __all__ = ["main"]
@@ -24,11 +26,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-validate", action="store_true", help="do not validate custom resources against CRD schemas"
     )
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--request-log",
+        default=os.environ.get(REQUEST_LOG_ENV) or None,
+        help=f"append one JSON line per request to this file (default: ${REQUEST_LOG_ENV}, else off)",
+    )
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    server = ApiServer(args.host, args.port, validate_schemas=not args.no_validate)
+    server = ApiServer(args.host, args.port, validate_schemas=not args.no_validate, request_log=args.request_log)
     await server.start()
     if args.kubeconfig:
         server.write_kubeconfig(args.kubeconfig)

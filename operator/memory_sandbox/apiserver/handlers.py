@@ -17,6 +17,7 @@ from aiohttp import web
 
 from . import discovery, errors, openapi, protobuf, tables
 from .cluster import Cluster, ListResult, WriteOptions
+from .requestlog import RequestLog
 from .resources import ResourceType, VersionDef
 from .selectors import Selector, parse_field_selector, parse_label_selector
 from .watch import DEFAULT_TIMEOUT, WatchRequest, serve_watch
@@ -342,9 +343,12 @@ async def _delete_options(request: web.Request) -> JsonObj:
     return options
 
 
-def build_app(cluster: Cluster) -> web.Application:
+def build_app(cluster: Cluster, request_log: RequestLog | None = None) -> web.Application:
     handlers = Handlers(cluster)
-    app = web.Application(middlewares=[status_errors], client_max_size=16 * 1024 * 1024)
+    middlewares = [status_errors] if request_log is None else [request_log.middleware, status_errors]
+    app = web.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
+    if request_log is not None:
+        app.on_cleanup.append(request_log.close)
     app.router.add_get("/version", handlers.version)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, handlers.healthz)

@@ -12,6 +12,7 @@ from aiohttp import web
 from .cluster import Cluster
 from .handlers import build_app
 from .kubeconfig import write_kubeconfig
+from .requestlog import RequestLog
 
 __all__ = ["ApiServer"]
 
@@ -27,11 +28,18 @@ class ApiServer:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, validate_schemas: bool = True, history: int = 10_000
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        validate_schemas: bool = True,
+        history: int = 10_000,
+        request_log: str | Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.cluster = Cluster(validate_schemas=validate_schemas, history=history)
+        self.request_log = RequestLog(request_log) if request_log else None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -47,7 +55,7 @@ class ApiServer:
     async def start(self) -> None:
         # handler_cancellation: a watch handler is cancelled as soon as its client disconnects.
         runner = web.AppRunner(
-            build_app(self.cluster), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+            build_app(self.cluster, self.request_log), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)

@@ -1,0 +1,278 @@
+"""Prometheus metrics: what each reconcile did and what the status it wrote says, on an optional HTTP endpoint.
+
+Everything is derived from the status a reconcile produced (never from extra API or Redis calls), so a scrape
+costs nothing and the figures agree with `kubectl get`. Labels carry kinds, namespaces, names, results and
+condition reasons only: never a value from a Secret. One `Metrics` is built at start-up and shared through
+kopf's `memo`; it owns its registry, so tests and a second instance never collide with global state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from memory_operator.api import crdgen
+from memory_operator.api.quantity import parse_bytes
+
+__all__ = ["DURATION_BUCKETS", "KINDS", "Metrics", "MetricsServer", "parse_address"]
+
+#: Kinds always present in `agentmemory_objects` (zero until seen), so dashboards need no `or vector(0)`.
+KINDS = tuple(model.kind for model in crdgen.KINDS)
+READY_VALUES = ("True", "False", "Unknown")
+#: A reconcile is a few API calls and a few Redis round trips; the tail is a slow store or API server.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("agent-memory-operator")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`host:port`, `:port` (all interfaces) or `port` -> (host, port); `[::1]:9090` for IPv6."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        host, port = "", address
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - in a Pod the endpoint must be reachable by Prometheus
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"not a metrics address (host:port, :port or port): {address!r}") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port out of range in metrics address {address!r}")
+    return host, number
+
+
+@dataclass
+class MetricsServer:
+    """The HTTP endpoint serving `/metrics` (any path, in fact) from a daemon thread."""
+
+    host: str
+    port: int
+    _server: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+class _ReadyCollector(Collector):
+    """`agentmemory_objects{kind, ready}`: counted at scrape time from the last Ready seen per object."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "agentmemory_objects",
+            "Objects of each kind by the status of their Ready condition, as of their last reconcile.",
+            labels=["kind", "ready"],
+        )
+        counts = self._metrics.ready_counts()
+        for (kind, ready), count in sorted(counts.items()):
+            family.add_metric([kind, ready], count)
+        yield family
+
+
+class Metrics:
+    """The operator's metrics. Thread-safe: kopf runs sync handlers in a thread pool."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        if process:  # process_* (CPU, memory, fds) and python_info, as the default registry would have them
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        self._lock = threading.Lock()
+        self._ready: dict[tuple[str, str, str], str] = {}
+
+        Gauge(
+            "agentmemory_build_info", "The operator's version (always 1).", ["version"], registry=self.registry
+        ).labels(_version()).set(1)
+        self.reconciliations = Counter(
+            "agentmemory_reconciliations",
+            "Reconciles run, by kind and result (success, or error with the reason in "
+            "agentmemory_reconcile_errors_total).",
+            ["kind", "result"],
+            registry=self.registry,
+        )
+        self.reconcile_errors = Counter(
+            "agentmemory_reconcile_errors",
+            "Failed reconciles by kind and condition reason (InvalidSpec, StoreUnavailable, ...).",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "agentmemory_reconcile_duration_seconds",
+            "Time one reconcile took (API calls and store round trips included), by kind.",
+            ["kind"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        tenant = ["namespace", "name"]
+        self.usage_bytes = Gauge(
+            "agentmemory_tenant_usage_bytes",
+            "Estimated bytes used by the tenant's keys (status.usage.memoryBytes).",
+            tenant,
+            registry=self.registry,
+        )
+        self.usage_keys = Gauge(
+            "agentmemory_tenant_usage_keys",
+            "Number of keys under the tenant's prefix (status.usage.keys).",
+            tenant,
+            registry=self.registry,
+        )
+        self.quota_ratio = Gauge(
+            "agentmemory_tenant_quota_ratio",
+            "Usage divided by spec.quota, per resource (memory, keys); above 1 means QuotaExceeded.",
+            [*tenant, "resource"],
+            registry=self.registry,
+        )
+        self.job_last_success = Gauge(
+            "agentmemory_tenant_job_last_success",
+            "1 if the tenant's last run of this job succeeded, 0 if it failed (populated once the operator "
+            "creates CronJobs).",
+            [*tenant, "job"],
+            registry=self.registry,
+        )
+        self.job_last_completion = Gauge(
+            "agentmemory_tenant_job_last_completion_timestamp_seconds",
+            "When the tenant's last run of this job finished, as a Unix time (populated once the operator "
+            "creates CronJobs).",
+            [*tenant, "job"],
+            registry=self.registry,
+        )
+        self.registry.register(_ReadyCollector(self))
+
+    # Recording ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def timed(self, kind: str) -> Iterator[None]:
+        """Observe the duration of the block, whether it raises or not."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.duration.labels(kind).observe(time.monotonic() - start)
+
+    def observe(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        status: Mapping[str, Any],
+        spec: Mapping[str, Any] | None,
+        error_reason: str | None = None,
+    ) -> None:
+        """Record one reconcile from the status it wrote; `error_reason` is None when it succeeded."""
+        if error_reason is None:
+            self.reconciliations.labels(kind, "success").inc()
+        else:
+            self.reconciliations.labels(kind, "error").inc()
+            self.reconcile_errors.labels(kind, error_reason).inc()
+        ready = next(
+            (str(c.get("status")) for c in status.get("conditions") or () if c.get("type") == "Ready"), "Unknown"
+        )
+        with self._lock:
+            self._ready[(kind, namespace or "", name)] = ready if ready in READY_VALUES else "Unknown"
+        if kind == "MemoryTenant" and namespace is not None:
+            self._observe_usage(namespace, name, status.get("usage"), (spec or {}).get("quota"))
+
+    def _observe_usage(self, namespace: str, name: str, usage: Any, quota: Any) -> None:
+        if not isinstance(usage, Mapping):
+            self._drop_tenant(namespace, name)  # not measured (yet): no series rather than a misleading 0
+            return
+        keys, used_bytes = int(usage.get("keys") or 0), int(usage.get("memoryBytes") or 0)
+        with self._lock:
+            self.usage_keys.labels(namespace, name).set(keys)
+            self.usage_bytes.labels(namespace, name).set(used_bytes)
+            quota = quota if isinstance(quota, Mapping) else {}
+            for resource, used, limit in (
+                ("memory", used_bytes, _bytes_or_none(quota.get("memory"))),
+                ("keys", keys, quota.get("keys")),
+            ):
+                if isinstance(limit, int) and limit > 0:
+                    self.quota_ratio.labels(namespace, name, resource).set(used / limit)
+                else:
+                    _remove(self.quota_ratio, namespace, name, resource)
+
+    def observe_job(self, namespace: str, name: str, job: str, *, succeeded: bool, finished_at: float) -> None:
+        """A tenant's job run finished (for the CronJob results the operator will report in status)."""
+        with self._lock:
+            self.job_last_success.labels(namespace, name, job).set(1 if succeeded else 0)
+            self.job_last_completion.labels(namespace, name, job).set(finished_at)
+
+    def forget(self, kind: str, namespace: str | None, name: str) -> None:
+        """The object is gone: drop its series so dashboards do not show ghosts."""
+        with self._lock:
+            self._ready.pop((kind, namespace or "", name), None)
+        if kind == "MemoryTenant" and namespace is not None:
+            self._drop_tenant(namespace, name)
+
+    def _drop_tenant(self, namespace: str, name: str) -> None:
+        with self._lock:
+            for gauge in (self.usage_keys, self.usage_bytes):
+                _remove(gauge, namespace, name)
+            for resource in ("memory", "keys"):
+                _remove(self.quota_ratio, namespace, name, resource)
+            for gauge in (self.job_last_success, self.job_last_completion):
+                for labels in _label_sets(gauge):
+                    if labels[:2] == (namespace, name):
+                        _remove(gauge, *labels)
+
+    def ready_counts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            seen = list(self._ready.items())
+        counts = {(kind, ready): 0 for kind in {*KINDS, *(k for (k, _, _), _ in seen)} for ready in READY_VALUES}
+        for (kind, _, _), ready in seen:
+            counts[(kind, ready)] += 1
+        return counts
+
+    # Serving --------------------------------------------------------------------------------------------
+
+    def serve(self, address: str) -> MetricsServer:
+        """Serve the registry over HTTP at `address` (see `parse_address`); port 0 picks a free one."""
+        host, port = parse_address(address)
+        server, thread = start_http_server(port, host, registry=self.registry)
+        return MetricsServer(host, int(server.server_port), server, thread)
+
+
+def _bytes_or_none(value: Any) -> int | None:
+    try:
+        return parse_bytes(value) if isinstance(value, int | str) else None
+    except ValueError:
+        return None
+
+
+def _remove(metric: Gauge, *labels: str) -> None:
+    with contextlib.suppress(KeyError):  # never set for these labels
+        metric.remove(*labels)
+
+
+def _label_sets(metric: Gauge) -> list[tuple[str, ...]]:
+    return [
+        tuple(sample.labels[n] for n in ("namespace", "name", "job"))
+        for family in metric.collect()
+        for sample in family.samples
+    ]

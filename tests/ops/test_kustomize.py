@@ -1,0 +1,125 @@
+"""deploy/: every kustomization renders, and what it renders is fit for a real cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.ops.conftest import ROOT, kustomize
+
+DEPLOY = ROOT / "deploy"
+OVERLAYS = sorted(p.parent for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
+TARGETS = [DEPLOY / "base", *OVERLAYS]
+NAMESPACE = "memory-system"
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(DEPLOY)) for p in paths]
+
+
+def deployment(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (found,) = [d for d in docs if d["kind"] == "Deployment"]
+    return found
+
+
+def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (found,) = deployment(docs)["spec"]["template"]["spec"]["containers"]
+    return dict(found)
+
+
+def flag(args: list[str], name: str) -> str | None:
+    values = [a.split("=", 1)[1] for a in args if a.startswith(f"{name}=")]
+    return values[-1] if values else None  # argparse: the last one wins
+
+
+@pytest.fixture(scope="module", params=TARGETS, ids=ids(TARGETS))
+def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return kustomize(request.param)
+
+
+def test_there_are_dev_and_prod_overlays() -> None:
+    assert {p.name for p in OVERLAYS} >= {"dev", "prod"}
+
+
+def test_one_replica_with_the_recreate_strategy(rendered: list[dict[str, Any]]) -> None:
+    spec = deployment(rendered)["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+
+
+def test_probes_point_at_kopfs_liveness_endpoint(rendered: list[dict[str, Any]]) -> None:
+    c = container(rendered)
+    liveness = flag(c["args"], "--liveness")
+    assert liveness is not None
+    port = int(liveness.rsplit(":", 1)[1].split("/")[0])
+    path = "/" + liveness.split("/", 3)[3]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = c[probe]["httpGet"]
+        assert get["path"] == path
+        assert ports[get["port"]] == port
+
+
+def test_metrics_are_served_on_the_declared_port(rendered: list[dict[str, Any]]) -> None:
+    c = container(rendered)
+    address = flag(c["args"], "--metrics-address")
+    assert address is not None
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert int(address.rsplit(":", 1)[1]) == ports["metrics"]
+    (service,) = [d for d in rendered if d["kind"] == "Service"]
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    labels = deployment(rendered)["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+
+
+def test_resources_have_requests_and_a_memory_limit(rendered: list[dict[str, Any]]) -> None:
+    resources = container(rendered)["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"])
+    assert "memory" in resources["limits"]
+
+
+def test_the_pod_meets_the_restricted_pod_security_standard(rendered: list[dict[str, Any]]) -> None:
+    pod = deployment(rendered)["spec"]["template"]["spec"]
+    c = container(rendered)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert all(set(v) <= {"name", "emptyDir", "configMap", "secret", "projected"} for v in pod.get("volumes", []))
+    (ns,) = [d for d in rendered if d["kind"] == "Namespace"]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_namespaced_objects_live_in_the_operator_namespace(rendered: list[dict[str, Any]]) -> None:
+    cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+    for doc in rendered:
+        if doc["kind"] not in cluster_scoped:
+            assert doc["metadata"].get("namespace") == NAMESPACE, f"{doc['kind']} {doc['metadata']['name']}"
+
+
+def test_the_image_is_a_published_name_not_the_placeholder(rendered: list[dict[str, Any]]) -> None:
+    image = container(rendered)["image"]
+    assert "/" in image and (":" in image or "@sha256:" in image)
+
+
+def test_the_crds_are_exactly_those_in_crds(rendered: list[dict[str, Any]]) -> None:
+    committed = {
+        doc["metadata"]["name"]: doc
+        for path in sorted((ROOT / "crds").glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    }
+    in_render = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "CustomResourceDefinition"}
+    assert set(in_render) == set(committed)
+    for name, crd in in_render.items():
+        # The base's common labels are added to every object; everything else must be identical.
+        labels = {k: v for k, v in crd["metadata"].get("labels", {}).items() if not k.startswith("app.kubernetes.io/")}
+        assert {**crd, "metadata": {**crd["metadata"], "labels": labels}} == {
+            **committed[name],
+            "metadata": {**committed[name]["metadata"], "labels": committed[name]["metadata"].get("labels", {})},
+        }, name
