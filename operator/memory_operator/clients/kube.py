@@ -164,12 +164,19 @@ class KubeClient:
             _raise(exc, f"reading {plural} {namespace}/{name}")
             raise
 
-    def patch_namespaced_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Merge-patch `.status` through the status subresource (used outside kopf's own patching)."""
+    def patch_namespaced_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str
+    ) -> bool:
+        """Merge-patch `.status` through the status subresource, only if the object is still at
+        `resource_version` (used outside kopf's own patching). False when it changed meanwhile or is gone:
+        whoever changed it reconciles it from the newer state."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
         try:
             self._custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": status}, _preload_content=False
+                GROUP, VERSION, namespace, plural, name, body, _preload_content=False
             )
         except ApiException as exc:
-            if exc.status != 404:
-                _raise(exc, f"patching status of {plural} {namespace}/{name}")
+            if exc.status in (404, 409):
+                return False
+            _raise(exc, f"patching status of {plural} {namespace}/{name}")
+        return True

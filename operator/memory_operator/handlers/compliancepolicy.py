@@ -101,4 +101,6 @@ def _resync_tenant(key: str, memo: kopf.Memo, logger: Logger, only_reason: str |
     with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
         reconcile_body(MemoryTenant, tenant_reconciler.reconcile, kopf.Body(body), patch, memo, 0, logger)
     if patch.get("status"):
-        deps.kube.patch_namespaced_status(MemoryTenant.plural, namespace, name, dict(patch["status"]))
+        status, version = dict(patch["status"]), body["metadata"]["resourceVersion"]
+        if not deps.kube.patch_namespaced_status(MemoryTenant.plural, namespace, name, status, version):
+            logger.info("tenant %s changed meanwhile; its own handler reconciles it", key)
