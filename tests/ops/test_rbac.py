@@ -58,7 +58,13 @@ def operator_requests(lifecycle: Lifecycle) -> list[dict[str, Any]]:
 
 
 def observed(lifecycle: Lifecycle) -> set[Permission]:
-    return {permission(r["method"], r["path"], r["query"]) for r in operator_requests(lifecycle)}
+    seen = set()
+    for r in operator_requests(lifecycle):
+        group, resource, verb = permission(r["method"], r["path"], r["query"])
+        seen.add((group, resource, verb))
+        if verb == "patch" and r.get("contentType", "").startswith("application/apply-patch"):
+            seen.add((group, resource, "create"))  # server-side apply of an absent object is authorized as create
+    return seen
 
 
 def granted(docs: list[dict[str, Any]]) -> set[Permission]:

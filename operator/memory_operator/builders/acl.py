@@ -6,7 +6,7 @@ usernames collision-free across namespaces)::
     mem:{namespace}:{name}:                  the tenant prefix: all tenant data lives under it
     mem:{namespace}:{name}:agent:{agent}:    one agent's own area (isolation "strict")
     mem:{namespace}:{name}:shared:           the area every agent of the tenant shares
-    audit:{namespace}:{name}                 the audit stream, outside the prefix (reserved; see AclSelector)
+    audit:{namespace}:{name}                 the audit stream, outside the prefix: append and read only (AUDIT_COMMANDS)
 
     mt_{namespace}_{name}                    the tenant's ACL user (whole prefix)
     mt_{namespace}_{name}_{agent}            an agent's ACL user (isolation "moderate" and "strict")
@@ -27,6 +27,7 @@ from typing import Final
 __all__ = [
     "ALLOWED_CATEGORIES",
     "ALLOWED_COMMANDS",
+    "AUDIT_COMMANDS",
     "DENIED_CATEGORIES",
     "DENIED_COMMANDS",
     "ISOLATION_LEVELS",
@@ -36,6 +37,7 @@ __all__ = [
     "agent_prefix",
     "agent_username",
     "audit_key",
+    "audit_selector",
     "glob_escape",
     "hash_password",
     "normalize_getuser",
@@ -82,6 +84,19 @@ ALLOWED_COMMANDS: Final[Mapping[str, str]] = {
     "client|setname": "name connections for the operator's diagnostics",
     "client|getname": "read back the connection name",
     "client|id": "the connection's own id",
+}
+
+# What every user of a tenant may do on the tenant's audit stream, through an ACL selector of its own: append
+# and read, never DEL/UNLINK/XTRIM/XDEL/EXPIRE/RENAME (a selector starts from -@all, so nothing else is granted).
+# The audit key lies outside the tenant prefix, so the root rules never reach it. Trimming by age is the
+# operator's job, as admin.
+AUDIT_COMMANDS: Final[Mapping[str, str]] = {
+    "xadd": "append an audit event",
+    "xrange": "read the trail oldest first (export, verification)",
+    "xrevrange": "read the chain head, whose hash the next event links to",
+    "xlen": "count events",
+    "xinfo|stream": "first and last entry for reports",
+    "watch": "optimistic concurrency: an event links to the head only if no other writer appended meanwhile",
 }
 
 # Denials applied after every grant, so no category -- today's or a future server's -- can re-open them.
@@ -174,8 +189,8 @@ class ServerCapabilities:
 class AclSelector:
     """A further key pattern with its own command set (ACL selector, Redis >= 7.0).
 
-    Reserved for the audit stream: a tenant may append to ``audit:{ns}:{name}`` but never delete or trim it,
-    e.g. ``AclSelector(("~audit:ns:name",), ("xadd", "xrange", "xlen"))``.
+    Used for the audit stream: a tenant may append to ``audit:{ns}:{name}`` but never delete or trim it
+    (`audit_selector`).
     """
 
     key_patterns: tuple[str, ...]
@@ -241,15 +256,22 @@ def _under(prefix: str) -> str:
     return f"~{glob_escape(prefix)}*"
 
 
+def audit_selector(namespace: str, name: str) -> AclSelector:
+    """Append-and-read access to the tenant's audit stream, and nothing else on that key."""
+    return AclSelector((f"~{glob_escape(audit_key(namespace, name))}",), tuple(AUDIT_COMMANDS))
+
+
 def plan_acl_users(namespace: str, name: str, isolation: str, agents: Sequence[str]) -> list[AclUser]:
     """The ACL users a tenant needs: the tenant user first, then one per agent (sorted, deduplicated).
 
+    Every user, at every level, gets the audit selector: each agent appends its own events to the trail.
     Raises ValueError for an unknown isolation level or a name that is not a valid Kubernetes name.
     """
     if isolation not in ISOLATION_LEVELS:
         raise ValueError(f"isolation {isolation!r} is not one of {', '.join(ISOLATION_LEVELS)}")
     whole: tuple[str, ...] = (_under(tenant_prefix(namespace, name)),)
-    users = [AclUser(tenant_username(namespace, name), whole)]
+    audit = (audit_selector(namespace, name),)
+    users = [AclUser(tenant_username(namespace, name), whole, selectors=audit)]
     names = sorted(set(agents))
     for agent in names:
         _check(agent, _LABEL, 63, "agent")
@@ -259,7 +281,7 @@ def plan_acl_users(namespace: str, name: str, isolation: str, agents: Sequence[s
         patterns = whole
         if isolation == "strict":
             patterns = (_under(agent_prefix(namespace, name, agent)), _under(shared_prefix(namespace, name)))
-        users.append(AclUser(agent_username(namespace, name, agent), patterns, agent))
+        users.append(AclUser(agent_username(namespace, name, agent), patterns, agent, audit))
     return users
 
 

@@ -49,6 +49,7 @@ class KubeClient:
 
     def __init__(self, api_client: k8s.ApiClient) -> None:
         self._core = k8s.CoreV1Api(api_client)
+        self._batch = k8s.BatchV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
 
     @classmethod
@@ -130,6 +131,23 @@ class KubeClient:
         except ApiException as exc:
             if exc.status != 404:
                 _raise(exc, f"deleting Secret {namespace}/{name}")
+
+    # CronJobs ------------------------------------------------------------------------------------------------
+
+    def apply_cronjob(self, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        try:
+            self._batch.patch_namespaced_cron_job(
+                meta["name"],
+                meta["namespace"],
+                body,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=_APPLY,
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            _raise(exc, f"applying CronJob {meta['namespace']}/{meta['name']}")
 
     # Our custom objects -------------------------------------------------------------------------------
 

@@ -345,6 +345,12 @@ class RedisAdmin:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
+    def read_hash(self, key: str) -> dict[str, str]:
+        """A hash as text (job results the tenant's jobs recorded); empty when absent."""
+        with self._translate(f"reading {key!r}"):
+            raw = self._client.hgetall(key)
+        return {_text(k): _text(v) for k, v in raw.items()}
+
     def trim_stream_before(self, key: str, cutoff_ms: int) -> int:
         """Remove stream entries whose ID time is before `cutoff_ms` (XTRIM MINID); returns how many went.
 

@@ -15,8 +15,9 @@ from typing import Any, Protocol, TypeVar
 from pydantic import ValidationError
 
 from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
-from memory_operator.api.v1alpha1.memorytenant import ProvisionedUser, Usage
+from memory_operator.api.v1alpha1.memorytenant import JobRun, ProvisionedUser, Usage
 from memory_operator.builders import acl
+from memory_operator.builders.cronjobs import retention_cronjob
 from memory_operator.builders.keyring import KEY_BYTES, KEYRING_KEY, Keyring, KeyringError, KeyringKey
 from memory_operator.builders.meta import (
     AGENT_LABEL,
@@ -281,10 +282,12 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
     _, keyring_existed = _ensure_secret(tenant, keys_secret_name(tenant.name), _KeysSecret(tenant, deps), deps)
     if not keyring_existed:
         events.append(Event("KeyringCreated", f"new 256-bit keyring in Secret {keys_secret_name(tenant.name)}"))
+    deps.kube.apply_cronjob(retention_cronjob(tenant, deps.job_image))
     prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
     with store_errors(store.name):
         measured = admin.usage(prefix, sample=deps.usage_sample)
         trimmed = _trim_audit(tenant, policy, admin, now)
+        jobs = _job_runs(tenant, admin)
     if trimmed:
         events.append(Event("AuditTrimmed", f"{trimmed} audit entries older than {policy.audit_retention_days} days"))
     usage = Usage(keys=measured.keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
@@ -297,6 +300,7 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
             "keys_secret": keys_secret_name(tenant.name),
             "encryption": encryption_in_force(tenant, policy),
             "policies": [ref.name for ref in tenant.spec.policy_refs],
+            "jobs": jobs,
             "effective_policy": policy,
             "usage": usage,
         }
@@ -331,6 +335,32 @@ def _trim_audit(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, n
         return 0
     cutoff = now - timedelta(days=policy.audit_retention_days)
     return admin.trim_stream_before(acl.audit_key(tenant.namespace, tenant.name), int(cutoff.timestamp() * 1000))
+
+
+JOBS = ("retention",)
+_JOB_BOOKKEEPING = {"status", "startedAt", "finishedAt", "durationMs", "error", "cursor"}
+
+
+def _job_runs(tenant: MemoryTenant, admin: RedisAdmin) -> list[JobRun]:
+    """What the tenant's jobs recorded about their last run, under the tenant's shared area on the store."""
+    runs = []
+    for job in JOBS:
+        record = admin.read_hash(f"{acl.shared_prefix(tenant.namespace, tenant.name)}jobs:{job}")
+        if not record:
+            continue
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(record.items()) if k not in _JOB_BOOKKEEPING)
+        duration = record.get("durationMs", "")
+        runs.append(
+            JobRun(
+                job=job,
+                status=record.get("status", "unknown"),
+                started_at=record.get("startedAt"),
+                finished_at=record.get("finishedAt"),
+                duration_ms=int(duration) if duration.isdigit() else None,
+                summary=record.get("error") or counts,
+            )
+        )
+    return runs
 
 
 def _drift_word(change: AclChange) -> str:

@@ -36,6 +36,7 @@ class RequestLog:
             "path": request.path,
             "query": dict(request.query),
             "userAgent": request.headers.get("User-Agent", ""),
+            "contentType": request.headers.get("Content-Type", ""),
         }
         self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
         return await handler(request)

@@ -148,6 +148,17 @@ class Usage(WireModel):
     measured_at: datetime = Field(alias="measuredAt", description="When it was measured.")
 
 
+class JobRun(WireModel):
+    """The last run of one of the tenant's jobs, as the job recorded it on the store."""
+
+    job: str = Field(description="retention or report.")
+    status: str = Field(description="running, succeeded or failed.")
+    started_at: str | None = Field(default=None, alias="startedAt", description="When it started.")
+    finished_at: str | None = Field(default=None, alias="finishedAt", description="When it finished.")
+    duration_ms: int | None = Field(default=None, alias="durationMs", description="How long it took.")
+    summary: str = Field(default="", description="What it did (counts), or the error.")
+
+
 class MemoryTenantStatus(StatusBase):
     """Observed state of a MemoryTenant."""
 
@@ -163,6 +174,7 @@ class MemoryTenantStatus(StatusBase):
     encryption: bool | None = Field(default=None, description="Whether encryption at rest is in force.")
     usage: Usage | None = Field(default=None, description="Last measured usage.")
     policies: list[str] = Field(default_factory=list, description="CompliancePolicies in force, in order.")
+    jobs: list[JobRun] = Field(default_factory=list, description="The last run of each of the tenant's jobs.")
     effective_policy: Requirements | None = Field(
         default=None, alias="effectivePolicy", description="The strictest combination of the bound policies."
     )

@@ -1,0 +1,67 @@
+"""`memory-jobs retention|report`: the programs a tenant's CronJobs run. Exit 0 on success, 1 on failure (with a
+message naming what failed, never a secret), 2 on bad usage or environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+
+from memory_jobs.env import JobEnv, JobEnvError
+from memory_jobs.retention import run_retention
+
+__all__ = ["main"]
+
+
+def _retention(client: redis.Redis, env: JobEnv) -> dict[str, str]:
+    return run_retention(client, env).fields()
+
+
+JOBS: dict[str, Callable[[redis.Redis, JobEnv], dict[str, str]]] = {"retention": _retention}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="memory-jobs", description=__doc__)
+    parser.add_argument("job", choices=sorted(JOBS))
+    args = parser.parse_args(argv)
+    try:
+        env = JobEnv.from_env()
+    except JobEnvError as exc:
+        print(f"memory-jobs {args.job}: {exc}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    record: dict[str, str] = {"startedAt": _now(), "status": "running"}
+    client = redis.Redis.from_url(env.redis_url, socket_timeout=30, socket_connect_timeout=10)
+    try:
+        client.hset(env.result_key(args.job), mapping=cast(Any, record))
+        record |= JOBS[args.job](client, env)
+        record |= {"status": "succeeded", "error": ""}
+        code = 0
+    except redis.RedisError as exc:
+        # redis-py messages name commands and keys, never the password in the URL
+        record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        print(f"memory-jobs {args.job} failed: {record['error']}", file=sys.stderr)
+        code = 1
+    record |= {"finishedAt": _now(), "durationMs": str(int((time.monotonic() - started) * 1000))}
+    try:
+        client.hset(env.result_key(args.job), mapping=cast(Any, record))
+    except redis.RedisError as exc:
+        print(f"memory-jobs {args.job}: could not record the result: {type(exc).__name__}", file=sys.stderr)
+        code = 1
+    finally:
+        client.close()
+    print(f"memory-jobs {args.job}: {record['status']} { ({k: v for k, v in record.items() if k != 'error'}) }")
+    return code
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
