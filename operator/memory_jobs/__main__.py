@@ -13,6 +13,7 @@ from typing import Any, cast
 import redis
 
 from memory_jobs.env import JobEnv, JobEnvError
+from memory_jobs.report import run_report
 from memory_jobs.retention import run_retention
 
 __all__ = ["main"]
@@ -22,7 +23,7 @@ def _retention(client: redis.Redis, env: JobEnv) -> dict[str, str]:
     return run_retention(client, env).fields()
 
 
-JOBS: dict[str, Callable[[redis.Redis, JobEnv], dict[str, str]]] = {"retention": _retention}
+JOBS: dict[str, Callable[[redis.Redis, JobEnv], dict[str, str]]] = {"retention": _retention, "report": run_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,9 @@ class JobEnv:
     shared_prefix: str
     retention_days: int | None
     encryption_required: bool
+    audit_key: str = ""
+    audit_retention_days: int | None = None
+    frameworks: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> JobEnv:
@@ -32,6 +35,7 @@ class JobEnv:
             if not env.get(name):
                 raise JobEnvError(f"{name} is not set: run the job with the tenant's credentials Secret (envFrom)")
         prefix = env["MEMORY_KEY_PREFIX"]
+        namespace, _, name = env["MEMORY_TENANT_ID"].partition("/")
         return cls(
             redis_url=env["REDIS_URL"],
             tenant_id=env["MEMORY_TENANT_ID"],
@@ -39,6 +43,9 @@ class JobEnv:
             shared_prefix=env.get("MEMORY_SHARED_PREFIX") or f"{prefix}shared:",
             retention_days=_days(env, "MEMORY_RETENTION_DAYS"),
             encryption_required=env.get("MEMORY_ENCRYPTION", "required") == "required",
+            audit_key=env.get("MEMORY_AUDIT_KEY") or f"audit:{namespace}:{name}",
+            audit_retention_days=_days(env, "MEMORY_AUDIT_RETENTION_DAYS"),
+            frameworks=tuple(f for f in env.get("MEMORY_FRAMEWORKS", "").split(",") if f),
         )
 
     def result_key(self, job: str) -> str:

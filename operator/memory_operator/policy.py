@@ -107,6 +107,7 @@ def _masking(items: Sequence[Masking]) -> Masking:
 def combine(items: Sequence[Requirements], schedule: str | None = None) -> Requirements:
     """The strictest combination; `schedule` (or the default) is the report schedule of the result."""
     combined = Requirements(
+        frameworks=sorted({f for r in items for f in r.frameworks}),
         message_retention_days=_smallest(r.message_retention_days for r in items),
         message_min_retention_days=_largest(r.message_min_retention_days for r in items),
         audit_retention_days=_largest(r.audit_retention_days for r in items),
@@ -141,7 +142,7 @@ def requirements_for(spec: CompliancePolicySpec) -> Requirements:
     explicit: dict[str, Any] = {
         name: value for name, value in spec.overrides if value is not None and name in Requirements.model_fields
     }
-    resolved = base.model_copy(update=explicit)
+    resolved = base.model_copy(update={**explicit, "frameworks": sorted(set(spec.frameworks))})
     check(resolved, "spec.overrides.")
     return resolved
 

@@ -21,7 +21,10 @@ from typing import Any, cast
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["CronJobRun", "EnvResolutionError", "resolve_env", "run_cronjob"]
+__all__ = ["KUBELET_USER_AGENT", "CronJobRun", "EnvResolutionError", "resolve_env", "run_cronjob"]
+
+#: what the runner's API requests say they are (the kubelet's, not the operator's: RBAC tests tell them apart)
+KUBELET_USER_AGENT = "agentmemory-sandbox-kubelet"
 
 
 class EnvResolutionError(RuntimeError):
@@ -101,6 +104,7 @@ def run_cronjob(
     api_client: k8s.ApiClient, namespace: str, name: str, *, timeout: float = 300.0, extra_path: Path | None = None
 ) -> CronJobRun:
     """Run CronJob `namespace/name` once now, like `kubectl create job --from=cronjob/name`, and record a Job."""
+    api_client.user_agent = KUBELET_USER_AGENT
     batch, core = k8s.BatchV1Api(api_client), k8s.CoreV1Api(api_client)
     cronjob: dict[str, Any] = api_client.sanitize_for_serialization(  # type: ignore[no-untyped-call]
         batch.read_namespaced_cron_job(name, namespace)

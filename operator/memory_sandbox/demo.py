@@ -75,6 +75,42 @@ def prove_isolation(sandbox: Sandbox, say: Say) -> bool:
     return ok
 
 
+def agents_converse(sandbox: Sandbox, say: Say) -> bool:
+    """Two agents of the helpdesk tenant share a conversation and a context through the agent library, each
+    with its own Secret (plus the keyring Secret), as their Pods would through envFrom."""
+    from memory_client import AgentMemory, ConflictError  # noqa: PLC0415 - the demo's only library user
+
+    say("\n# Two agents talk through the agent library, each with its own Secret (masking + encryption + audit):")
+    keys = _credentials(sandbox, "team-support", "helpdesk-memory-keys")
+    agents = {a: {**_credentials(sandbox, "team-support", f"helpdesk-{a}-memory-credentials"), **keys}
+              for a in ("triage", "responder")}  # fmt: skip
+    with AgentMemory.from_env(agents["triage"]) as triage, AgentMemory.from_env(agents["responder"]) as responder:
+        ticket = triage.conversation("ticket-4711", subject="customer-42", agent="shared")
+        ticket.append("human", "I was charged twice, reach me at jane@example.com or +1 415 555 0100")
+        ticket.append("ai", "Triage: duplicate charge; routing to billing.")
+        reply = responder.conversation("ticket-4711", subject="customer-42", agent="shared")
+        reply.append("ai", "Responder: refund of the duplicate charge approved.")
+        for message in reply.last(10):
+            say(f"  {message.role:>5}: {message.content}")
+        plan = triage.shared_context("ticket-4711")
+        plan.create({"status": "open"})
+        state = responder.shared_context("ticket-4711").get()
+        responder.shared_context("ticket-4711").update({"status": "refund approved"}, expected_version=state.version)
+        try:
+            plan.update({"status": "closed"}, expected_version=state.version)  # triage's view is stale now
+            conflict = False
+        except ConflictError:
+            conflict = True
+        say(f"  shared context: {responder.shared_context('ticket-4711').get().data}; a stale update was "
+            f"{'refused (ConflictError)' if conflict else 'ACCEPTED'}")  # fmt: skip
+        raw = sandbox.engine.admin_client().xrange(ticket.key, count=1)[0][1][b"m"]
+        say(f"  what the store holds for the first message: {raw[:24]!r}... ({len(raw)} bytes, AES-256-GCM)")
+        verification = triage.verify_audit()
+        say(f"  audit trail: {verification.checked} hash-chained events, verified: {verification.ok}")
+        masked = all("jane@example.com" not in m.content for m in reply.last(10))
+    return conflict and verification.ok and masked and not raw.startswith(b"\x00")
+
+
 def run_demo(sandbox: Sandbox, samples: Path, say: Say = print, *, timeout: float = 60.0) -> bool:
     """Apply the samples, wait for Ready, show the result, prove isolation. True when all of it held."""
     if not samples.is_dir():
@@ -107,4 +143,5 @@ def run_demo(sandbox: Sandbox, samples: Path, say: Say = print, *, timeout: floa
     say("\n# The effective policy of a tenant bound to HIPAA + GDPR (what its agents' library enforces):")
     _show(sandbox, say, "get", "memorytenant", "clinical-notes", "-n", "team-research", "-o",
           "jsonpath={.status.effectivePolicy}")  # fmt: skip
-    return prove_isolation(sandbox, say)
+    isolated = prove_isolation(sandbox, say)
+    return agents_converse(sandbox, say) and isolated

@@ -3,6 +3,7 @@ the store with the tenant's own credentials, and its result reaches the tenant's
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,10 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from memory_client import AgentMemory
 from memory_sandbox.sandbox import Sandbox
-from tests.e2e.conftest import apply, get_json, login, tenant_manifest, wait_condition, wait_until
+from tests.e2e.conftest import apply, get_json, login, secret, tenant_manifest, wait_condition, wait_until
 
 pytestmark = pytest.mark.e2e
+
+
+def policy_manifest(name: str, **spec: object) -> dict[str, object]:
+    return {"apiVersion": "agentmemory.io/v1alpha1", "kind": "CompliancePolicy", "metadata": {"name": name},
+            "spec": spec}  # fmt: skip
+
+
 DAY_MS = 86_400_000
 
 
@@ -59,3 +68,68 @@ def test_retention_job_without_credentials_fails_clearly() -> None:
     done = subprocess.run([str(jobs), "retention"], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert "REDIS_URL is not set" in done.stderr
+
+
+def test_report_finds_planted_violations_and_publishes_them(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, policy_manifest("e2e-report-hipaa", frameworks=["HIPAA", "GDPR"]))
+    apply(sandbox, tenant_manifest(namespace, "audited", policyRefs=[{"name": "e2e-report-hipaa"}]))
+    obj = wait_condition(sandbox, namespace, "audited", "True")
+    prefix = obj["status"]["keyPrefix"]
+    client = login(sandbox, namespace, "audited-memory-credentials")
+    now_ms = int(time.time() * 1000)
+    stream = f"{prefix}agent:bot:conv:c1:s1"
+    client.xadd(stream, {"m": "\x00plain text"}, id=f"{now_ms - 400 * DAY_MS}-0")  # too old, and not sealed
+    client.hset(f"{prefix}shared:sizes", mapping={stream: 20})  # the stream has no TTL either
+
+    run = sandbox.run_cronjob(namespace, "audited-memory-report")
+
+    assert run.succeeded, run.stderr
+    summary = wait_until(
+        lambda: get_json(sandbox, "memorytenant", "audited", "-n", namespace)["status"].get("compliance"),
+        what="the report summary in status",
+    )
+    assert summary["violations"] == 3
+    data = get_json(sandbox, "configmap", "audited-compliance-report", "-n", namespace)["data"]
+    report = json.loads(data["report.json"])
+    assert {v["check"] for v in report["violations"]} == {"retention", "ttl", "encryption"}
+    assert report["frameworks"]["HIPAA"]["status"] == "violations"
+    assert report["audit"]["integrity"]["ok"]
+    assert "**FAIL**" in data["summary.md"]
+
+
+def test_report_on_a_clean_tenant_is_clean(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "tidy", retentionDays=30))
+    wait_condition(sandbox, namespace, "tidy", "True")
+
+    assert sandbox.run_cronjob(namespace, "tidy-memory-report").succeeded
+
+    summary = wait_until(
+        lambda: get_json(sandbox, "memorytenant", "tidy", "-n", namespace)["status"].get("compliance"),
+        what="the report summary in status",
+    )
+    assert (summary["score"], summary["violations"]) == (100, 0)
+
+
+def test_report_detects_an_audit_trail_cut_short_by_a_tenant(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "cutter"))
+    wait_condition(sandbox, namespace, "cutter", "True")
+    env = {
+        **secret(sandbox, namespace, "cutter-memory-credentials"),
+        **secret(sandbox, namespace, "cutter-memory-keys"),
+    }
+    with AgentMemory.from_env(env) as memory:  # the library, as an agent with both Secrets would use it
+        chat = memory.conversation("c1", subject="user-1", agent="bot")
+        for i in range(3):
+            chat.append("human", f"message {i}")
+        assert memory.verify_audit().ok
+    client = login(sandbox, namespace, "cutter-memory-credentials")
+    client.xadd(env["MEMORY_AUDIT_KEY"], {"action": "forged"}, maxlen=1, approximate=False)  # XADD may trim
+
+    assert sandbox.run_cronjob(namespace, "cutter-memory-report").succeeded
+
+    def report() -> dict[str, object] | None:
+        cm = sandbox.kubectl("get", "configmap", "cutter-compliance-report", "-n", namespace, "-o", "json", check=False)
+        return json.loads(json.loads(cm.stdout)["data"]["report.json"]) if cm.returncode == 0 else None
+
+    published = wait_until(report, what="the report ConfigMap")
+    assert [v["check"] for v in published["violations"]] == ["audit_integrity"]

@@ -1,7 +1,8 @@
 """Tenant ACL users on a real server: what they can do, what they cannot, per isolation level and engine.
 
 Two tenants whose names look alike when joined (`a-b/c`, `a/b-c`) are provisioned with `RedisAdmin.set_user`
-at each isolation level; the tests log in with plain redis-py clients, as an agent would.
+at each isolation level; the tests log in with plain redis-py clients, as an agent would. Each login may also
+append to and read its own tenant's audit stream (an ACL selector), but never delete, trim, expire or rename it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class Login:
             f"{agent_prefix(other_ns, other_name, 'alpha')}k",
             f"{shared_prefix(other_ns, other_name)}k",
             "outside:k",
-            audit_key(self.namespace, self.name),  # reserved for the audit selector; not granted yet
+            audit_key(other_ns, other_name),  # only the own tenant's audit stream is granted
+            f"{audit_key(self.namespace, self.name)}:k",  # the selector is that one key, not a prefix
         ]
         if self.user.agent is not None and self.isolation == "strict":
             other_agent = next(a for a in AGENTS if a != self.user.agent)
@@ -138,6 +140,7 @@ def seeded(tenancy: Tenancy) -> Iterator[Tenancy]:
         admin.set(key, SECRET)
     yield tenancy
     assert {key: admin.get(key) for key in outside} == dict.fromkeys(outside, SECRET)
+    admin.delete(*outside)  # some are other tenants' audit streams, which later tests append to
     admin.close()
 
 
@@ -415,3 +418,86 @@ def test_transaction_touching_an_outside_key_writes_nothing(seeded: Tenancy) -> 
                     with pytest.raises(NoPermissionError):
                         pipe.execute()
                 assert client.get(own) is None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The audit stream: append and read, never remove
+
+
+def _own_audit(login: Login) -> str:
+    return audit_key(login.namespace, login.name)
+
+
+def test_every_login_appends_to_and_reads_its_tenants_audit_stream(tenancy: Tenancy) -> None:
+    for login in tenancy.first_tenant():
+        key = _own_audit(login)
+        with tenancy.client(login) as client:
+            entry = client.xadd(key, {"actor": login.user.name, "action": "save"})
+            assert client.xrange(key, min=entry, max=entry)[0][1]["actor"] == login.user.name
+            assert client.xrevrange(key, count=1)[0][0] == entry
+            assert client.xlen(key) >= 1
+            assert client.xinfo_stream(key)["last-generated-id"] == entry
+
+
+def test_audit_append_can_be_chained_under_watch(tenancy: Tenancy) -> None:
+    """The library links each event to the head it read under WATCH; WATCH must be its own command."""
+    login = tenancy.login(None)
+    key = _own_audit(login)
+    with tenancy.client(login) as client, client.pipeline(transaction=True) as pipe:
+        pipe.watch(key)
+        head = pipe.xrevrange(key, count=1)
+        pipe.multi()
+        pipe.set(f"{login.area}data", "1").xadd(key, {"prev": head[0][0] if head else "genesis"})
+        assert len(pipe.execute()) == 2
+
+
+def test_watch_on_a_data_key_and_the_audit_key_together_is_refused(tenancy: Tenancy) -> None:
+    """Root rules and a selector never combine within one command: each WATCH names keys of one side only."""
+    login = tenancy.login(None)
+    with tenancy.client(login) as client, pytest.raises(NoPermissionError):
+        client.execute_command("WATCH", f"{login.area}data", _own_audit(login))
+
+
+# Not here, because no ACL can refuse it: XADD's own MAXLEN/MINID options trim the stream, and ACLs do not look
+# at arguments. The trail is hash-chained, so such a trim is detected instead: the oldest remaining event no
+# longer links to the genesis (tests/library/test_audit.py).
+AUDIT_REMOVALS = [
+    ("DEL", "{audit}"),
+    ("UNLINK", "{audit}"),
+    ("XTRIM", "{audit}", "MAXLEN", "0"),
+    ("XTRIM", "{audit}", "MINID", "+"),
+    ("XDEL", "{audit}", "{entry}"),
+    ("XSETID", "{audit}", "99999999999999-0"),
+    ("EXPIRE", "{audit}", "1"),
+    ("PEXPIRE", "{audit}", "1"),
+    ("EXPIREAT", "{audit}", "1"),
+    ("PERSIST", "{audit}"),
+    ("RENAME", "{audit}", "{own}"),
+    ("RENAME", "{own}", "{audit}"),
+    ("COPY", "{own}", "{audit}", "REPLACE"),
+    ("SET", "{audit}", "x"),
+    ("GETDEL", "{audit}"),
+    ("XGROUP", "CREATE", "{audit}", "g", "0"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "{audit}", ">"),
+    ("RESTORE", "{audit}", "0", "payload", "REPLACE"),
+]
+
+
+@pytest.mark.parametrize("operation", AUDIT_REMOVALS, ids=" ".join)
+def test_audit_stream_cannot_be_removed_trimmed_expired_or_rewritten(
+    tenancy: Tenancy, operation: tuple[str, ...]
+) -> None:
+    for login in tenancy.first_tenant():
+        key = _own_audit(login)
+        with tenancy.engine.admin_client(decode_responses=True) as admin:
+            entry = admin.xadd(key, {"action": "seed"})
+            before = admin.xrange(key)
+            with tenancy.client(login) as client:
+                client.set(f"{login.area}own", "mine")
+                args = [
+                    a.replace("{audit}", key).replace("{own}", f"{login.area}own").replace("{entry}", entry)
+                    for a in operation
+                ]
+                with pytest.raises(NoPermissionError):
+                    client.execute_command(*args)
+            assert admin.xrange(key) == before and admin.ttl(key) == -1

@@ -179,6 +179,15 @@ def _run(box: Sandbox, life: Lifecycle) -> None:
     wait_until(lambda: 'agentmemory_tenant_usage_keys{name="alpha"' in life.scrape(), what="usage metrics")
     life.scrape_live = life.scrape()
 
+    # The tenant's jobs run (as a kubelet would) and the operator publishes the report as a ConfigMap.
+    assert box.run_cronjob(NAMESPACE, "alpha-memory-report").succeeded
+    wait_until(
+        lambda: (
+            box.kubectl("get", "configmap", "alpha-compliance-report", "-n", NAMESPACE, check=False).returncode == 0
+        ),
+        what="the compliance report ConfigMap",
+    )
+
     # Deletion with both policies: Delete removes the keyring, Retain orphans it.
     box.kubectl("delete", "memorytenant", "alpha", "beta", "lost", "-n", NAMESPACE, "--wait=true", "--timeout=30s")
     wait_until(

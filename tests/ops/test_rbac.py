@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from memory_sandbox.cronjobs import KUBELET_USER_AGENT
 from tests.ops.conftest import ROOT, Lifecycle, kustomize
 
 pytestmark = pytest.mark.e2e
@@ -49,11 +50,12 @@ def permission(method: str, path: str, query: dict[str, str]) -> Permission:
 
 
 def operator_requests(lifecycle: Lifecycle) -> list[dict[str, Any]]:
-    """Everything but kubectl (the test's and the sandbox's own tool) and the sandbox's readiness probe."""
+    """Everything but kubectl (the test's own tool), the sandbox's readiness probe and its kubelet stand-in."""
     return [
         r
         for r in lifecycle.requests()
-        if not r["userAgent"].startswith(("kubectl/", "Python-urllib/")) and not DISCOVERY.match(r["path"])
+        if not r["userAgent"].startswith(("kubectl/", "Python-urllib/", KUBELET_USER_AGENT))
+        and not DISCOVERY.match(r["path"])
     ]
 
 
@@ -126,34 +128,50 @@ _VERB_PREFIXES = {
 }
 
 
+#: the kubernetes-client API objects clients/kube.py holds, and the API group each serves
+_API_GROUPS = {"_core": "", "_batch": "batch", "_custom": "agentmemory.io"}
+
+
 def client_calls(source: Path) -> set[str]:
-    """Names of the methods called on `self._core` / `self._custom` (the CoreV1Api and CustomObjectsApi)."""
+    """`<api>.<method>` for each method called on `self._core`, `self._batch` or `self._custom`."""
     calls: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and isinstance(node.func.value, ast.Attribute)
-            and node.func.value.attr in ("_core", "_custom")
+            and node.func.value.attr in _API_GROUPS
         ):
-            calls.add(node.func.attr)
+            calls.add(f"{node.func.value.attr}.{node.func.attr}")
     return calls
 
 
-def static_permission(method: str) -> Permission:
-    """`read_namespaced_secret` -> ("", "secrets", "get"); custom objects: (our group, "*", verb)."""
-    verb = _VERB_PREFIXES[method.split("_", maxsplit=1)[0]]
+def static_permission(call: str) -> Permission:
+    """`_core.read_namespaced_secret` -> ("", "secrets", "get"); `_batch.patch_namespaced_cron_job` ->
+    ("batch", "cronjobs", "patch"); custom objects: (our group, "*" or "*/status", verb)."""
+    api, method = call.split(".")
+    verb, rest = method.split("_", maxsplit=1)
     if "custom_object" in method:
-        return "agentmemory.io", "*/status" if method.endswith("_status") else "*", verb
-    kind = method.rsplit("_", maxsplit=1)[-1]
-    return "", kind + "s", verb
+        return _API_GROUPS[api], "*/status" if method.endswith("_status") else "*", _VERB_PREFIXES[verb]
+    kind = rest.removeprefix("namespaced_").replace("_", "")
+    return _API_GROUPS[api], kind + "s", _VERB_PREFIXES[verb]
 
 
 def test_the_static_scan_finds_the_clients_calls() -> None:
     calls = client_calls(KUBE_CLIENT)
-    assert {"read_namespaced_secret", "create_namespaced_secret", "get_cluster_custom_object"} <= calls
-    assert static_permission("delete_namespaced_secret") == ("", "secrets", "delete")
-    assert static_permission("patch_namespaced_custom_object_status") == ("agentmemory.io", "*/status", "patch")
+    assert {
+        "_core.read_namespaced_secret",
+        "_core.create_namespaced_secret",
+        "_custom.get_cluster_custom_object",
+    } <= calls
+    assert static_permission("_core.delete_namespaced_secret") == ("", "secrets", "delete")
+    assert static_permission("_core.patch_namespaced_config_map") == ("", "configmaps", "patch")
+    assert static_permission("_batch.patch_namespaced_cron_job") == ("batch", "cronjobs", "patch")
+    assert static_permission("_custom.patch_namespaced_custom_object_status") == (
+        "agentmemory.io",
+        "*/status",
+        "patch",
+    )
 
 
 def test_the_lifecycle_exercises_every_api_call_in_the_code(lifecycle: Lifecycle) -> None:

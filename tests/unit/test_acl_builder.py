@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from memory_operator.builders.acl import (
     ALLOWED_CATEGORIES,
     ALLOWED_COMMANDS,
+    AUDIT_COMMANDS,
     DENIED_CATEGORIES,
     DENIED_COMMANDS,
     AclSelector,
@@ -19,6 +20,7 @@ from memory_operator.builders.acl import (
     agent_prefix,
     agent_username,
     audit_key,
+    audit_selector,
     glob_escape,
     hash_password,
     normalize_getuser,
@@ -30,7 +32,7 @@ from memory_operator.builders.acl import (
 )
 
 HASH = hash_password("correct horse battery staple")
-EVERY_COMMAND = frozenset(ALLOWED_COMMANDS) | frozenset(DENIED_COMMANDS)
+EVERY_COMMAND = frozenset(ALLOWED_COMMANDS) | frozenset(DENIED_COMMANDS) | frozenset(AUDIT_COMMANDS)
 VALKEY_9 = ServerCapabilities("valkey", (9, 1, 2), EVERY_COMMAND)
 VALKEY_8 = ServerCapabilities("valkey", (8, 1, 0), EVERY_COMMAND)
 REDIS_7_0 = ServerCapabilities("redis", (7, 0, 15), EVERY_COMMAND - {"client|setinfo", "waitaof"})
@@ -112,24 +114,60 @@ def test_agent_usernames_never_equal_a_tenant_username(one: tuple[str, str], two
 # Users per isolation level
 
 
+AUDIT = (AclSelector(("~audit:ns:t",), tuple(AUDIT_COMMANDS)),)
+
+
 def test_minimal_gives_one_user_for_the_whole_prefix() -> None:
-    assert plan_acl_users("ns", "t", "minimal", ["b", "a"]) == [AclUser("mt_ns_t", ("~mem:ns:t:*",))]
+    assert plan_acl_users("ns", "t", "minimal", ["b", "a"]) == [AclUser("mt_ns_t", ("~mem:ns:t:*",), None, AUDIT)]
 
 
 def test_moderate_gives_each_agent_its_own_user_over_the_whole_prefix() -> None:
     assert plan_acl_users("ns", "t", "moderate", ["b", "a", "b"]) == [
-        AclUser("mt_ns_t", ("~mem:ns:t:*",)),
-        AclUser("mt_ns_t_a", ("~mem:ns:t:*",), agent="a"),
-        AclUser("mt_ns_t_b", ("~mem:ns:t:*",), agent="b"),
+        AclUser("mt_ns_t", ("~mem:ns:t:*",), None, AUDIT),
+        AclUser("mt_ns_t_a", ("~mem:ns:t:*",), "a", AUDIT),
+        AclUser("mt_ns_t_b", ("~mem:ns:t:*",), "b", AUDIT),
     ]
 
 
 def test_strict_confines_each_agent_to_its_area_and_the_shared_area() -> None:
     assert plan_acl_users("ns", "t", "strict", ["b", "a"]) == [
-        AclUser("mt_ns_t", ("~mem:ns:t:*",)),
-        AclUser("mt_ns_t_a", ("~mem:ns:t:agent:a:*", "~mem:ns:t:shared:*"), agent="a"),
-        AclUser("mt_ns_t_b", ("~mem:ns:t:agent:b:*", "~mem:ns:t:shared:*"), agent="b"),
+        AclUser("mt_ns_t", ("~mem:ns:t:*",), None, AUDIT),
+        AclUser("mt_ns_t_a", ("~mem:ns:t:agent:a:*", "~mem:ns:t:shared:*"), "a", AUDIT),
+        AclUser("mt_ns_t_b", ("~mem:ns:t:agent:b:*", "~mem:ns:t:shared:*"), "b", AUDIT),
     ]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The audit selector
+
+
+def test_audit_selector_grants_append_read_and_watch_on_the_audit_key_only() -> None:
+    assert audit_selector("team-a", "bot") == AclSelector(
+        ("~audit:team-a:bot",), ("xadd", "xrange", "xrevrange", "xlen", "xinfo|stream", "watch")
+    )
+
+
+@pytest.mark.parametrize(
+    "command", ["del", "unlink", "xtrim", "xdel", "expire", "pexpire", "rename", "set", "xsetid", "xgroup"]
+)
+def test_audit_selector_never_grants_removal_or_rewriting(command: str) -> None:
+    assert command not in AUDIT_COMMANDS
+
+
+@given(tenants, st.sampled_from(["minimal", "moderate", "strict"]), st.lists(labels, max_size=3))
+def test_every_user_of_a_tenant_gets_its_own_tenants_audit_selector(
+    tenant: tuple[str, str], isolation: str, agents: list[str]
+) -> None:
+    for user in plan_acl_users(*tenant, isolation, agents):
+        assert user.selectors == (audit_selector(*tenant),)
+        assert _matches(user.selectors[0].key_patterns, audit_key(*tenant))
+
+
+def test_audit_selector_renders_after_the_root_rules() -> None:
+    user = plan_acl_users("ns", "t", "minimal", [])[0]
+    assert setuser_args(user, HASH, VALKEY_9)[-1] == (
+        "(~audit:ns:t +xadd +xrange +xrevrange +xlen +xinfo|stream +watch)"
+    )
 
 
 @given(tenants, st.lists(labels, min_size=2, max_size=4, unique=True))

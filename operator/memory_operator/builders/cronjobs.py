@@ -13,7 +13,7 @@ from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
 from memory_operator.builders.meta import credentials_secret_name, owner_reference, tenant_labels
 from memory_operator.policy import spread_schedule
 
-__all__ = ["RETENTION_SCHEDULE", "cronjob_name", "report_cronjob", "retention_cronjob"]
+__all__ = ["RETENTION_SCHEDULE", "cronjob_name", "report_configmap", "report_cronjob", "retention_cronjob"]
 
 RETENTION_SCHEDULE = "H H * * *"  # daily, at a time spread per tenant
 JOB_DEADLINE_SECONDS = 3600
@@ -91,3 +91,18 @@ def retention_cronjob(tenant: MemoryTenant, image: str) -> dict[str, Any]:
 def report_cronjob(tenant: MemoryTenant, policy: Requirements, image: str) -> dict[str, Any]:
     """The compliance report, on the effective policy's schedule."""
     return _cronjob(tenant, "report", policy.report_schedule, image)
+
+
+def report_configmap(tenant: MemoryTenant, report_json: str, markdown: str) -> dict[str, Any]:
+    """The last compliance report, where platform teams (and auditors) read it: `<tenant>-compliance-report`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": f"{tenant.name}-compliance-report",
+            "namespace": tenant.namespace,
+            "labels": tenant_labels(tenant, "compliance-report"),
+            "ownerReferences": [owner_reference(tenant)],
+        },
+        "data": {"report.json": report_json, "summary.md": markdown},
+    }

@@ -107,6 +107,7 @@ def credentials_secret(
         "MEMORY_ACCESS_LOGGING": "true" if policy.access_logging else "false",
         "MEMORY_MASKING": ",".join(policy.masking.detectors),
         "MEMORY_MASKING_MODE": policy.masking.mode,
+        "MEMORY_FRAMEWORKS": ",".join(policy.frameworks),
     }
     optional = {
         "MEMORY_AGENT_ID": creds.agent,

@@ -132,6 +132,21 @@ class KubeClient:
             if exc.status != 404:
                 _raise(exc, f"deleting Secret {namespace}/{name}")
 
+    def apply_configmap(self, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        try:
+            self._core.patch_namespaced_config_map(
+                meta["name"],
+                meta["namespace"],
+                body,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=_APPLY,
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            _raise(exc, f"applying ConfigMap {meta['namespace']}/{meta['name']}")
+
     # CronJobs ------------------------------------------------------------------------------------------------
 
     def apply_cronjob(self, body: dict[str, Any]) -> None:

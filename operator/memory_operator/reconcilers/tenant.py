@@ -8,6 +8,7 @@ at any point leaves state the next run converges from without minting a second p
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -15,9 +16,9 @@ from typing import Any, Protocol, TypeVar
 from pydantic import ValidationError
 
 from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
-from memory_operator.api.v1alpha1.memorytenant import JobRun, ProvisionedUser, Usage
+from memory_operator.api.v1alpha1.memorytenant import ComplianceSummary, JobRun, ProvisionedUser, Usage
 from memory_operator.builders import acl
-from memory_operator.builders.cronjobs import retention_cronjob
+from memory_operator.builders.cronjobs import report_configmap, report_cronjob, retention_cronjob
 from memory_operator.builders.keyring import KEY_BYTES, KEYRING_KEY, Keyring, KeyringError, KeyringKey
 from memory_operator.builders.meta import (
     AGENT_LABEL,
@@ -283,11 +284,14 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
     if not keyring_existed:
         events.append(Event("KeyringCreated", f"new 256-bit keyring in Secret {keys_secret_name(tenant.name)}"))
     deps.kube.apply_cronjob(retention_cronjob(tenant, deps.job_image))
+    deps.kube.apply_cronjob(report_cronjob(tenant, policy, deps.job_image))
     prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
     with store_errors(store.name):
         measured = admin.usage(prefix, sample=deps.usage_sample)
         trimmed = _trim_audit(tenant, policy, admin, now)
-        jobs = _job_runs(tenant, admin)
+        records = {job: admin.read_hash(_job_key(tenant, job)) for job in JOBS}
+    jobs = _job_runs(records)
+    compliance = _publish_report(tenant, records["report"], deps)
     if trimmed:
         events.append(Event("AuditTrimmed", f"{trimmed} audit entries older than {policy.audit_retention_days} days"))
     usage = Usage(keys=measured.keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
@@ -301,6 +305,7 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
             "encryption": encryption_in_force(tenant, policy),
             "policies": [ref.name for ref in tenant.spec.policy_refs],
             "jobs": jobs,
+            "compliance": compliance,
             "effective_policy": policy,
             "usage": usage,
         }
@@ -337,15 +342,18 @@ def _trim_audit(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, n
     return admin.trim_stream_before(acl.audit_key(tenant.namespace, tenant.name), int(cutoff.timestamp() * 1000))
 
 
-JOBS = ("retention",)
-_JOB_BOOKKEEPING = {"status", "startedAt", "finishedAt", "durationMs", "error", "cursor"}
+JOBS = ("retention", "report")
+_JOB_BOOKKEEPING = {"status", "startedAt", "finishedAt", "durationMs", "error", "cursor", "report", "markdown"}
 
 
-def _job_runs(tenant: MemoryTenant, admin: RedisAdmin) -> list[JobRun]:
-    """What the tenant's jobs recorded about their last run, under the tenant's shared area on the store."""
+def _job_key(tenant: MemoryTenant, job: str) -> str:
+    """Where the tenant's jobs record their last run, under its shared area on the store."""
+    return f"{acl.shared_prefix(tenant.namespace, tenant.name)}jobs:{job}"
+
+
+def _job_runs(records: dict[str, dict[str, str]]) -> list[JobRun]:
     runs = []
-    for job in JOBS:
-        record = admin.read_hash(f"{acl.shared_prefix(tenant.namespace, tenant.name)}jobs:{job}")
+    for job, record in records.items():
         if not record:
             continue
         counts = ", ".join(f"{k}={v}" for k, v in sorted(record.items()) if k not in _JOB_BOOKKEEPING)
@@ -361,6 +369,24 @@ def _job_runs(tenant: MemoryTenant, admin: RedisAdmin) -> list[JobRun]:
             )
         )
     return runs
+
+
+def _publish_report(tenant: MemoryTenant, record: dict[str, str], deps: Deps) -> ComplianceSummary | None:
+    """The report job's last document as a ConfigMap, and its gist for status (None until one exists)."""
+    if not record.get("report"):
+        return tenant.status.compliance
+    try:
+        report = json.loads(record["report"])
+        summary = ComplianceSummary(
+            generated_at=report.get("generatedAt"),
+            score=int(report["score"]),
+            violations=len(report["violations"]),
+            config_map=f"{tenant.name}-compliance-report",
+        )
+    except (ValueError, KeyError, TypeError):
+        return tenant.status.compliance  # written by a tenant user: never trusted to be well-formed
+    deps.kube.apply_configmap(report_configmap(tenant, record["report"], record.get("markdown", "")))
+    return summary
 
 
 def _drift_word(change: AclChange) -> str:

@@ -97,6 +97,7 @@ class Overrides(WireModel):
 class Requirements(WireModel):
     """Resolved requirements: what a policy (or the combination bound to a tenant) demands, every field set."""
 
+    frameworks: list[Framework] = Field(default_factory=list, description="The frameworks these come from.")
     message_retention_days: int | None = Field(
         default=None, alias="messageRetentionDays", description="Maximum age of conversation content; empty: none."
     )

@@ -159,6 +159,15 @@ class JobRun(WireModel):
     summary: str = Field(default="", description="What it did (counts), or the error.")
 
 
+class ComplianceSummary(WireModel):
+    """The last compliance report in brief; the whole report is in ConfigMap `configMap`."""
+
+    generated_at: str | None = Field(default=None, alias="generatedAt", description="When it was made.")
+    score: int = Field(ge=0, le=100, description="Share of checks passed, in percent.")
+    violations: int = Field(ge=0, description="Checks that failed.")
+    config_map: str = Field(alias="configMap", description="ConfigMap with report.json and summary.md.")
+
+
 class MemoryTenantStatus(StatusBase):
     """Observed state of a MemoryTenant."""
 
@@ -175,6 +184,7 @@ class MemoryTenantStatus(StatusBase):
     usage: Usage | None = Field(default=None, description="Last measured usage.")
     policies: list[str] = Field(default_factory=list, description="CompliancePolicies in force, in order.")
     jobs: list[JobRun] = Field(default_factory=list, description="The last run of each of the tenant's jobs.")
+    compliance: ComplianceSummary | None = Field(default=None, description="The last compliance report in brief.")
     effective_policy: Requirements | None = Field(
         default=None, alias="effectivePolicy", description="The strictest combination of the bound policies."
     )

@@ -1,0 +1,106 @@
+"""The tenant's audit trail: hash-chained events in one Redis stream, and their verification.
+
+Each event's ``h`` is SHA-256 over the previous event's ``h`` and the event's own fields, so removing,
+editing or reordering an entry breaks the chain from that entry on. Writers link to the head they read
+under WATCH (see `memory_client.store`), so concurrent writers still produce one unbroken chain.
+Events hold who, what, when and counts: never content, never a subject's identity (only its key pseudonym).
+
+Tenant users may XADD but not DEL/XTRIM/XDEL the stream (ACL selector). XADD's MAXLEN/MINID options can still
+trim it (ACLs do not inspect arguments); the verifier catches that: the oldest remaining event must link to
+the genesis, or to the anchor a legitimate (admin) retention trim recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = ["GENESIS", "AuditEvent", "ChainVerification", "chain_hash", "verify_entries"]
+
+GENESIS: Final = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What happened; `fields()` adds who and when at the moment of writing."""
+
+    action: str  # save, read, delete, export, erase, trim, context.create, context.update, ...
+    target: str = ""  # the key acted on (key names hold pseudonyms, no content)
+    count: int = 0  # messages, keys or fields involved
+    subject: str = ""  # the subject's pseudonym, for "everything done to this subject" queries
+    masked: Mapping[str, int] = field(default_factory=dict)
+
+    def fields(self, actor: str, now_ms: int) -> dict[str, str]:
+        out = {"v": "1", "ts": str(now_ms), "actor": actor, "action": self.action, "target": self.target}
+        out["n"] = str(self.count)
+        if self.subject:
+            out["subject"] = self.subject
+        if self.masked:
+            out["masked"] = json.dumps(dict(sorted(self.masked.items())), separators=(",", ":"))
+        return out
+
+
+def chain_hash(prev: str, fields: Mapping[str, str]) -> str:
+    body = json.dumps(dict(sorted(fields.items())), separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    """`ok` when every entry's hash and link check out; else `first_bad` is the stream id of the first that does
+    not, with `reason`. `from_genesis` is False when the trail starts at the given anchor (the hash of the last
+    event a retention trim removed) instead of the genesis: only what is left was checked."""
+
+    ok: bool
+    checked: int
+    first_bad: str | None = None
+    reason: str | None = None
+    from_genesis: bool = True
+
+
+class ChainVerifier:
+    """Feeds entries oldest first; stops at the first bad one."""
+
+    def __init__(self, anchor: str = GENESIS) -> None:
+        self.anchor = anchor
+        self.prev: str | None = None
+        self.checked = 0
+        self.from_genesis = True
+        self.failure: tuple[str, str] | None = None
+
+    def feed(self, entry_id: str, raw: Mapping[str, str]) -> bool:
+        fields = {k: v for k, v in raw.items() if k not in ("prev", "h")}
+        prev, stored = raw.get("prev", ""), raw.get("h", "")
+        if self.prev is None:
+            self.from_genesis = prev == GENESIS
+            if prev not in (GENESIS, self.anchor):
+                self.failure = (
+                    entry_id,
+                    "the oldest entry links to neither the genesis nor the anchor: entries before it were removed",
+                )
+                return False
+        elif prev != self.prev:
+            self.failure = (entry_id, "does not link to the entry before it: an entry was removed or reordered")
+            return False
+        if chain_hash(prev, fields) != stored:
+            self.failure = (entry_id, "its hash does not match its fields: the entry was edited")
+            return False
+        self.prev = stored
+        self.checked += 1
+        return True
+
+    def result(self) -> ChainVerification:
+        bad, reason = self.failure or (None, None)
+        return ChainVerification(self.failure is None, self.checked, bad, reason, self.from_genesis)
+
+
+def verify_entries(entries: list[tuple[str, dict[str, Any]]], anchor: str = GENESIS) -> ChainVerification:
+    """Verify a whole trail given as (id, fields) pairs, oldest first."""
+    verifier = ChainVerifier(anchor)
+    for entry_id, fields in entries:
+        if not verifier.feed(entry_id, fields):
+            break
+    return verifier.result()

@@ -1,0 +1,331 @@
+"""`AgentMemory`: one tenant's (or one agent's) handle on its memory namespace; everything starts here."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import redis
+
+from memory_client.audit import GENESIS, AuditEvent, ChainVerification, ChainVerifier
+from memory_client.config import MemoryConfig
+from memory_client.conversation import ConversationMemory
+from memory_client.crypto import Cipher
+from memory_client.errors import ConfigError, MemoryPermissionError, QuotaExceededError
+from memory_client.keys import KeySchema
+from memory_client.masking import Masker
+from memory_client.messages import Message
+from memory_client.optimize import Summarizer
+from memory_client.shared import SharedContext
+from memory_client.store import Command, Plan, Store, decode_fields
+from memory_client.tokens import TokenCounter
+
+__all__ = ["AgentActivity", "AgentMemory", "AuditRecord", "Usage"]
+
+_DAY_MS = 86_400_000
+_AUDIT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class AgentActivity:
+    """One line of the cross-agent report. `preview` is None when this login may not read that agent's data."""
+
+    agent: str
+    messages: int
+    last_update: datetime | None
+    preview: str | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the library has written and not deleted (the operator's measured usage is authoritative)."""
+
+    keys: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: str
+    fields: dict[str, str]
+
+
+def _int(value: Any) -> int:
+    return int(value) if value is not None else 0
+
+
+class AgentMemory:
+    """Memory of one tenant, acting as the ACL user (and agent) of the credentials it was given.
+
+    Build it from the Secret's environment with `AgentMemory.from_env()`, or from a `MemoryConfig`.
+    Thread-safe: operations borrow connections from one pool. Close it (or use `with`) when done.
+    """
+
+    def __init__(
+        self,
+        config: MemoryConfig,
+        *,
+        audit: bool = True,
+        socket_timeout: float = 5.0,
+        client: redis.Redis | None = None,
+    ) -> None:
+        self.config = config
+        self.auditing = audit
+        # The health check PINGs a connection idle for 15 s before using it, so a server-side idle timeout does not
+        # surface as an error; the audit fast path never uses a connection that old (store._PRIMED_MAX_AGE).
+        self.client = client or redis.Redis.from_url(
+            config.redis_url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=15,
+            protocol=2,
+        )
+        self.store = Store(config, self.client)
+        self.keys = KeySchema(config)
+        self.cipher = Cipher(config.tenant_id, config.keyring, encrypt=config.encryption)
+        hash_key = config.keyring.masking_key() if config.masking_mode == "hash" and config.keyring else None
+        self.masker = Masker(config.masking, hash_key)
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, keyring_file: str | Path | None = None, **options: Any
+    ) -> AgentMemory:
+        """From the credentials Secret's variables (default `os.environ`) and the keyring (env or file)."""
+        return cls(MemoryConfig.from_env(env, keyring_file=keyring_file), **options)
+
+    def close(self) -> None:
+        self.store.close()
+        self.client.close()
+
+    def __enter__(self) -> AgentMemory:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- handles ----------------------------------------------------------------------------------------
+
+    def conversation(
+        self,
+        conversation: str,
+        subject: str,
+        *,
+        agent: str | None = None,
+        counter: TokenCounter | None = None,
+        summarizer: Summarizer | None = None,
+    ) -> ConversationMemory:
+        """The conversation `conversation` with `subject` (the user it is about), kept by `agent`.
+
+        `agent` defaults to the Secret's MEMORY_AGENT_ID; the tenant user (no agent of its own) must name one.
+        """
+        agent = agent or self.config.agent_id
+        if agent is None:
+            raise ConfigError("these are tenant credentials without an agent: pass agent=")
+        return ConversationMemory(self, agent, conversation, subject, counter=counter, summarizer=summarizer)
+
+    def shared_context(self, name: str) -> SharedContext:
+        return SharedContext(self, name)
+
+    # -- building blocks for the handles ----------------------------------------------------------------
+
+    def event(self, event: AuditEvent) -> AuditEvent | None:
+        return event if self.auditing else None
+
+    def retention_commands(self, key: str, *, trim: bool = True) -> list[Command]:
+        """TTL (and, for streams, a trim by entry age) from the effective retention."""
+        days = self.config.retention_days
+        if days is None:
+            return []
+        commands: list[Command] = [("PEXPIRE", key, days * _DAY_MS)]
+        if trim:  # `~`: the server trims whole macro-nodes, cheap; exactness is the retention job's
+            cutoff = time.time_ns() // 1_000_000 - days * _DAY_MS
+            commands.insert(0, ("XTRIM", key, "MINID", "~", f"{cutoff}-0"))
+        return commands
+
+    def usage_commands(self, key: str, size: int) -> list[Command]:
+        return [("HINCRBY", self.keys.usage, "bytes", size), ("HINCRBY", self.keys.sizes, key, size)]
+
+    def write_data(
+        self,
+        key: str,
+        size: int,
+        decide: Callable[[list[Any]], Plan],
+        *,
+        reads: Sequence[Command] = (),
+        watch: Sequence[str] = (),
+    ) -> list[Any]:
+        """A write of about `size` bytes to `key`, refused before anything is written when over quota."""
+        quota = self.config.quota_keys is not None or self.config.quota_bytes is not None
+        extra: list[Command] = []
+        if quota:
+            extra = [("HGET", self.keys.usage, "bytes"), ("HLEN", self.keys.sizes), ("HEXISTS", self.keys.sizes, key)]
+
+        def plan(replies: list[Any]) -> Plan:
+            if quota:
+                used_bytes, used_keys, known = replies[len(reads) :]
+                _check(_int(used_keys), 0 if known else 1, self.config.quota_keys, "keys")
+                _check(_int(used_bytes), size, self.config.quota_bytes, "bytes")
+            return decide(replies[: len(reads)])
+
+        # Watching the counters makes the quota check and the write one atomic step against other writers.
+        watched = [*watch, self.keys.usage, self.keys.sizes] if quota else list(watch)
+        return self.store.transact(plan, reads=[*reads, *extra], watch=watched, audited=self.auditing)[1]
+
+    def audited_read(self, commands: Sequence[Command], target: str, pseudonym: str) -> list[Any]:
+        """Run reads; with access logging on, in the same transaction as their audit event."""
+        if not (self.auditing and self.config.access_logging):
+            return self.store.read(commands)
+
+        def plan(replies: list[Any]) -> Plan:
+            n = len(replies[0]) if isinstance(replies[0], list) else 1
+            return [], AuditEvent("read", target, n, pseudonym)
+
+        return self.store.transact(plan, reads=commands)[0]
+
+    def audit_read(self, target: str, pseudonym: str, count: int) -> None:
+        if self.auditing and self.config.access_logging:
+            self.store.transact(lambda _: ([], AuditEvent("read", target, count, pseudonym)))
+
+    def delete_keys(
+        self, keys: Sequence[str], index: str | None, action: str, pseudonym: str, target: str | None = None
+    ) -> int:
+        """Delete `keys` (and their index entries and quota share) in one audited transaction."""
+
+        def plan(replies: list[Any]) -> Plan:
+            released = sum(_int(v) for v in replies[0])
+            commands: list[Command] = [
+                ("DEL", *keys),
+                ("HDEL", self.keys.sizes, *keys),
+                ("HINCRBY", self.keys.usage, "bytes", -released),
+            ]
+            if index is not None:
+                commands.append(("SREM", index, *keys))
+            return commands, self.event(AuditEvent(action, target or keys[0], len(keys), pseudonym))
+
+        replies = self.store.transact(
+            plan, reads=[("HMGET", self.keys.sizes, *keys)], watch=[self.keys.sizes], audited=self.auditing
+        )[1]
+        return int(replies[0])
+
+    # -- tenant-wide views ------------------------------------------------------------------------------
+
+    def usage(self) -> Usage:
+        used_bytes, used_keys = self.store.read([("HGET", self.keys.usage, "bytes"), ("HLEN", self.keys.sizes)])
+        return Usage(_int(used_keys), _int(used_bytes))
+
+    def agent_report(self, preview_chars: int = 80) -> list[AgentActivity]:
+        """Per agent: messages written, last update, a preview of its latest message (where readable)."""
+        raw = decode_fields(self.store.read([("HGETALL", self.keys.activity)])[0])
+        agents = sorted({name.rsplit(":", 1)[0] for name in raw})
+        report = []
+        for agent in agents:
+            at = raw.get(f"{agent}:at")
+            key = raw.get(f"{agent}:key", b"").decode()
+            report.append(
+                AgentActivity(
+                    agent,
+                    _int(raw.get(f"{agent}:n")),
+                    datetime.fromtimestamp(int(at) / 1000, tz=UTC) if at else None,
+                    self._preview(key, preview_chars),
+                )
+            )
+        self.audit_read(self.keys.activity, "", len(report))
+        return report
+
+    def _preview(self, key: str, chars: int) -> str | None:
+        if not key:
+            return None
+        try:
+            entries = self.store.read([("XREVRANGE", key, "+", "-", "COUNT", 1)])[0]
+        except MemoryPermissionError:  # strict isolation: another agent's area
+            return None
+        if not entries:
+            return None
+        message = Message.from_bytes(self.cipher.open(decode_fields(entries[0][1])["m"], key))
+        return message.content[:chars]
+
+    # -- subject rights ---------------------------------------------------------------------------------
+
+    def export_subject(self, subject: str) -> dict[str, Any]:
+        """Everything stored about `subject`, decrypted, as a JSON-ready dict (audited as "export")."""
+        index = self.keys.subject_index(subject)
+        keys = sorted(k.decode() for k in self.store.read([("SMEMBERS", index)])[0])
+        readers: list[Command] = [("GET", k) if k.endswith(":summary") else ("XRANGE", k, "-", "+") for k in keys]
+        replies = self.store.read(readers) if readers else []
+        conversations: list[dict[str, Any]] = []
+        summaries: list[dict[str, Any]] = []
+        for key, reply in zip(keys, replies, strict=True):
+            where = self._describe(key)
+            if key.endswith(":summary"):
+                if reply is not None:
+                    summaries.append({**where, "summary": self.cipher.open(reply, key).decode()})
+                continue
+            messages = [
+                Message.from_bytes(self.cipher.open(decode_fields(flat)["m"], key), entry_id.decode()).to_dict()
+                for entry_id, flat in reply
+            ]
+            if messages:
+                conversations.append({**where, "messages": messages})
+        pseudonym = self.keys.subject_token(subject)
+        self.store.transact(lambda _: ([], AuditEvent("export", index, len(keys), pseudonym)), audited=True)
+        return {
+            "subject": subject,
+            "tenant": self.config.tenant_id,
+            "exportedAt": datetime.now(UTC).isoformat(),
+            "conversations": conversations,
+            "summaries": summaries,
+        }
+
+    def _describe(self, key: str) -> dict[str, str]:
+        match = re.fullmatch(r".*agent:([^:]+):conv:([^:]+):[0-9a-f]+(?::summary)?", key)
+        return {"agent": match[1], "conversation": match[2]} if match else {"key": key}
+
+    def erase_subject(self, subject: str) -> int:
+        """Delete every key holding `subject`'s data, and the index; returns how many keys were deleted.
+
+        Audited as "erase" (with counts, never content). Under strict isolation only the tenant user
+        reaches every agent's area; an agent user gets MemoryPermissionError and nothing is deleted.
+        """
+        index = self.keys.subject_index(subject)
+        pseudonym = self.keys.subject_token(subject)
+        keys = sorted(k.decode() for k in self.store.read([("SMEMBERS", index)])[0])
+        if not keys:
+            self.store.transact(lambda _: ([], AuditEvent("erase", index, 0, pseudonym)), audited=True)
+            return 0
+        deleted = self.delete_keys([*keys, index], None, "erase", pseudonym, target=index)
+        return max(0, deleted - 1)  # the index itself is bookkeeping
+
+    # -- the audit trail --------------------------------------------------------------------------------
+
+    def audit_events(self, count: int = 100) -> list[AuditRecord]:
+        """The newest `count` audit events, newest first."""
+        entries = self.store.read([("XREVRANGE", self.config.audit_key, "+", "-", "COUNT", count)])[0]
+        return [AuditRecord(i.decode(), {k: v.decode() for k, v in decode_fields(f).items()}) for i, f in entries]
+
+    def verify_audit(self, anchor: str = GENESIS) -> ChainVerification:
+        """Walk the whole trail oldest first; report the first entry that is edited, missing or out of order.
+
+        `anchor`: the hash of the last event a retention trim removed, where the trail may legitimately start.
+        """
+        verifier = ChainVerifier(anchor)
+        start = "-"
+        while True:
+            page = self.store.read([("XRANGE", self.config.audit_key, start, "+", "COUNT", _AUDIT_PAGE)])[0]
+            for entry_id, flat in page:
+                fields = {k: v.decode() for k, v in decode_fields(flat).items()}
+                if not verifier.feed(entry_id.decode(), fields):
+                    return verifier.result()
+            if len(page) < _AUDIT_PAGE:
+                return verifier.result()
+            start = f"({page[-1][0].decode()}"
+
+
+def _check(used: int, requested: int, limit: int | None, resource: str) -> None:
+    if limit is not None and requested > 0 and used + requested > limit:
+        raise QuotaExceededError(resource, used, requested, limit)

@@ -1,0 +1,209 @@
+"""Conversation memory per (agent, conversation, subject): an append-only stream, O(1) per message.
+
+Each message is one stream entry (field ``m``: the masked, serialized, encrypted message). The entry id is
+the server's clock at the write, so order is the server's order and the timestamp is set once. Retention
+trims by that id (XTRIM MINID) and sets a TTL; nothing ever rewrites the history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from memory_client.audit import AuditEvent
+from memory_client.messages import Message
+from memory_client.optimize import ContextOptimizer, OptimizedContext, Summarizer
+from memory_client.store import Command, Plan, decode_fields
+from memory_client.tokens import MESSAGE_OVERHEAD, TokenCounter, default_token_counter
+
+if TYPE_CHECKING:
+    from memory_client.client import AgentMemory
+
+__all__ = ["ConversationMemory", "TrimResult"]
+
+_PAGE = 64
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    removed: int
+    kept: int
+    summary: str | None
+
+
+class ConversationMemory:
+    """One conversation of one agent with one subject (the user whose data it is)."""
+
+    def __init__(
+        self,
+        memory: AgentMemory,
+        agent: str,
+        conversation: str,
+        subject: str,
+        *,
+        counter: TokenCounter | None = None,
+        summarizer: Summarizer | None = None,
+    ) -> None:
+        self._memory = memory
+        self._store = memory.store
+        self._config = memory.config
+        self.agent = agent
+        self.conversation = conversation
+        self.subject = subject
+        self.key = memory.keys.conversation(agent, conversation, subject)
+        self.summary_key = memory.keys.summary(self.key)
+        self._index = memory.keys.subject_index(subject)
+        self._pseudonym = memory.keys.subject_token(subject)
+        self.counter = counter or default_token_counter()
+        self.summarizer = summarizer
+
+    # -- writing ----------------------------------------------------------------------------------------
+
+    def append(self, role: str, content: str, metadata: dict[str, Any] | None = None) -> Message:
+        """Store one message (masked, then encrypted); returns it as stored, with its id and timestamp."""
+        return self.extend([(role, content, metadata)])[0]
+
+    def extend(self, messages: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any] | None]]) -> list[Message]:
+        """Store several messages in one transaction, in order (one audit event for all)."""
+        masked: dict[str, int] = {}
+        stored: list[Message] = []
+        payloads: list[bytes] = []
+        for item in messages:
+            role, content = item[0], item[1]
+            metadata = item[2] if len(item) > 2 else None  # (role, content[, metadata])
+            result = self._memory.masker.mask(content)
+            for name, n in result.counts.items():
+                masked[name] = masked.get(name, 0) + n
+            message = Message(role, result.text, self.agent, dict(metadata or {}))
+            stored.append(message)
+            payloads.append(self._memory.cipher.seal(message.to_bytes(), self.key))
+        if not payloads:
+            return []
+        size = sum(len(p) for p in payloads)
+        event = AuditEvent("save", self.key, len(payloads), self._pseudonym, masked)
+        commands = self._append_commands(payloads, size)
+        replies = self._memory.write_data(self.key, size, lambda _: (commands, self._memory.event(event)))
+        ids = [r.decode() for r in replies[: len(payloads)]]
+        return [m.stored_as(entry_id) for m, entry_id in zip(stored, ids, strict=True)]
+
+    def _append_commands(self, payloads: Sequence[bytes], size: int) -> list[Command]:
+        commands: list[Command] = [("XADD", self.key, "*", "m", p) for p in payloads]
+        commands += self._memory.retention_commands(self.key)
+        commands += [("SADD", self._index, self.key), *self._memory.retention_commands(self._index, trim=False)]
+        now = time.time_ns() // 1_000_000
+        activity = self._memory.keys.activity
+        commands += [
+            ("HINCRBY", activity, f"{self.agent}:n", len(payloads)),
+            ("HSET", activity, f"{self.agent}:at", now, f"{self.agent}:key", self.key),
+        ]
+        commands += self._memory.usage_commands(self.key, size)
+        return commands
+
+    def clear(self) -> int:
+        """Delete the conversation and its summary; returns how many keys existed."""
+        return self._memory.delete_keys([self.key, self.summary_key], self._index, "delete", self._pseudonym)
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    def _decode(self, entries: Sequence[Any]) -> list[Message]:
+        out = []
+        for entry_id, flat in entries:
+            plain = self._memory.cipher.open(decode_fields(flat)["m"], self.key)
+            out.append(Message.from_bytes(plain, entry_id.decode()))
+        return out
+
+    def _audited_read(self, command: Command) -> list[Any]:
+        entries: list[Any] = self._memory.audited_read([command], self.key, self._pseudonym)[0]
+        return entries
+
+    def last(self, n: int) -> list[Message]:
+        """The newest `n` messages, oldest first."""
+        if n <= 0:
+            return []
+        return self._decode(self._audited_read(("XREVRANGE", self.key, "+", "-", "COUNT", n)))[::-1]
+
+    def messages(self) -> list[Message]:
+        """The whole history, oldest first."""
+        return self._decode(self._audited_read(("XRANGE", self.key, "-", "+")))
+
+    def count(self) -> int:
+        return int(self._store.read([("XLEN", self.key)])[0])
+
+    def within_tokens(self, budget: int) -> list[Message]:
+        """The newest messages whose tokens (with per-message overhead) fit in `budget`, oldest first."""
+        chosen: list[Message] = []
+        start = "+"
+        left = budget
+        while left > 0:
+            page = self._decode(self._store.read([("XREVRANGE", self.key, start, "-", "COUNT", _PAGE)])[0])
+            for message in page:
+                cost = self.counter.count(message.content) + MESSAGE_OVERHEAD
+                if cost > left:
+                    left = 0
+                    break
+                chosen.append(message)
+                left -= cost
+            if len(page) < _PAGE:
+                break
+            start = f"({page[-1].id}"
+        self._memory.audit_read(self.key, self._pseudonym, len(chosen))
+        return chosen[::-1]
+
+    def summary(self) -> str | None:
+        raw = self._store.read([("GET", self.summary_key)])[0]
+        return self._memory.cipher.open(raw, self.summary_key).decode() if raw is not None else None
+
+    def optimized(self, budget: int, optimizer: ContextOptimizer | None = None, window: int = 500) -> OptimizedContext:
+        """The newest `window` messages fitted into `budget` by the optimizer (importance + summary)."""
+        optimizer = optimizer or ContextOptimizer(counter=self.counter, summarizer=self.summarizer)
+        return optimizer.optimize(self.last(window), budget, self.summary())
+
+    # -- trimming ---------------------------------------------------------------------------------------
+
+    def trim_to_tokens(self, limit: int) -> TrimResult:
+        """Drop the oldest messages until the history fits `limit` tokens.
+
+        With a summarizer, what is dropped is folded into the stored summary in the same transaction that
+        drops it, so no trim ever loses the gist. Concurrent appends are safe: only entries up to the first
+        kept id are trimmed (XTRIM MINID), and newer entries are always after it.
+        """
+        history = self.messages()
+        total = 0
+        first_kept = len(history)
+        for i in range(len(history) - 1, -1, -1):
+            total += self.counter.count(history[i].content) + MESSAGE_OVERHEAD
+            if total > limit:
+                break
+            first_kept = i
+        dropped, kept = history[:first_kept], history[first_kept:]
+        if not dropped:
+            return TrimResult(0, len(kept), self.summary())
+        new_summary: list[str | None] = [None]
+
+        def plan(reads: list[Any]) -> Plan:
+            previous = self._memory.cipher.open(reads[0], self.summary_key).decode() if reads[0] else None
+            commands: list[Command] = []
+            if self.summarizer is not None:
+                text = self.summarizer.summarize(dropped, previous)
+                new_summary[0] = text
+                sealed = self._memory.cipher.seal(text.encode(), self.summary_key)
+                commands += [("SET", self.summary_key, sealed), ("SADD", self._index, self.summary_key)]
+                grown = len(sealed) - (len(reads[0]) if reads[0] else 0)
+                commands += self._memory.usage_commands(self.summary_key, grown)
+                commands += self._memory.retention_commands(self.summary_key, trim=False)
+            # MINID keeps entries >= the id given: the first kept one, or past the last dropped when none is kept.
+            boundary = (kept[0].id or "0-0") if kept else _after(dropped[-1].id or "0-0")
+            commands.append(("XTRIM", self.key, "MINID", boundary))
+            return commands, self._memory.event(AuditEvent("trim", self.key, len(dropped), self._pseudonym))
+
+        self._store.transact(
+            plan, reads=[("GET", self.summary_key)], watch=[self.summary_key], audited=self._memory.auditing
+        )
+        return TrimResult(len(dropped), len(kept), new_summary[0])
+
+
+def _after(entry_id: str) -> str:
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"

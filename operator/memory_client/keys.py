@@ -1,0 +1,53 @@
+"""The key schema beneath the operator's prefixes (documented in the package docstring)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final
+
+from memory_client.config import MemoryConfig
+
+__all__ = ["KeySchema", "check_name"]
+
+_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_name(value: str, what: str) -> str:
+    """Agent, conversation and context names become parts of key names: no ':' and no glob characters."""
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"{what} {value!r} must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit")
+    return value
+
+
+class KeySchema:
+    def __init__(self, config: MemoryConfig) -> None:
+        self._config = config
+        self.shared = config.shared_prefix
+        self.usage = f"{self.shared}usage"
+        self.sizes = f"{self.shared}sizes"
+        self.activity = f"{self.shared}activity"
+        self.audit = config.audit_key
+
+    def subject_token(self, subject: str) -> str:
+        """A pseudonym for the subject in key names, so user ids (often e-mail addresses) never appear there."""
+        digest = hashlib.sha256(f"{self._config.tenant_id}\x00{subject}".encode()).hexdigest()
+        return digest[:32]
+
+    def conversation(self, agent: str, conversation: str, subject: str) -> str:
+        area = self._config.agent_area(check_name(agent, "agent"))
+        return f"{area}conv:{check_name(conversation, 'conversation')}:{self.subject_token(subject)}"
+
+    @staticmethod
+    def summary(conversation_key: str) -> str:
+        return f"{conversation_key}:summary"
+
+    def subject_index(self, subject: str) -> str:
+        return f"{self.shared}subject:{self.subject_token(subject)}"
+
+    def context(self, name: str) -> str:
+        return f"{self.shared}ctx:{check_name(name, 'context name')}"
+
+    @staticmethod
+    def context_log(context_key: str) -> str:
+        return f"{context_key}:log"

@@ -1,0 +1,123 @@
+"""Shared context across a tenant's agents: a versioned document updated by compare-and-set, with an access log.
+
+The document is one hash (version, encrypted JSON, who, when) under the shared prefix, so every agent can
+reach it under every isolation level. An update names the version it was based on; if the stored version
+differs the update is refused with ConflictError instead of overwriting someone else's change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from memory_client.audit import AuditEvent
+from memory_client.errors import ConflictError
+from memory_client.store import Command, Plan, decode_fields
+
+if TYPE_CHECKING:
+    from memory_client.client import AgentMemory
+
+__all__ = ["AccessLogEntry", "SharedContext", "SharedState"]
+
+
+@dataclass(frozen=True)
+class SharedState:
+    data: dict[str, Any]
+    version: int
+    updated_by: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    actor: str
+    version: int
+    keys: list[str]
+    at: datetime
+
+
+def _ms_to_datetime(ms: bytes | str) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+
+
+class SharedContext:
+    def __init__(self, memory: AgentMemory, name: str) -> None:
+        self._memory = memory
+        self.name = name
+        self.key = memory.keys.context(name)
+        self.log_key = memory.keys.context_log(self.key)
+
+    def _state(self, reply: list[Any]) -> SharedState | None:
+        version, data, by, at = reply
+        if version is None:
+            return None
+        doc = json.loads(self._memory.cipher.open(data, self.key))
+        return SharedState(doc, int(version), by.decode(), _ms_to_datetime(at))
+
+    def _write(self, data: dict[str, Any], version: int, changed: list[str], action: str) -> Plan:
+        envelope = self._memory.cipher.seal(json.dumps(data, separators=(",", ":")).encode(), self.key)
+        actor, now = self._memory.config.actor, time.time_ns() // 1_000_000
+        commands: list[Command] = [
+            ("HSET", self.key, "v", version, "d", envelope, "by", actor, "at", now),
+            ("XADD", self.log_key, "*", "actor", actor, "v", version, "keys", json.dumps(changed)),
+            *self._memory.retention_commands(self.key, trim=False),
+            *self._memory.retention_commands(self.log_key, trim=False),
+            *self._memory.usage_commands(self.key, len(envelope)),
+        ]
+        return commands, self._memory.event(AuditEvent(action, self.key, len(changed)))
+
+    def _transact(self, decide: Any, size_hint: int) -> None:
+        reads: list[Command] = [("HMGET", self.key, "v", "d", "by", "at")]
+        self._memory.write_data(self.key, size_hint, decide, reads=reads, watch=[self.key])
+
+    def create(self, data: dict[str, Any]) -> SharedState:
+        """Create the context at version 1; ConflictError if it exists already."""
+
+        def decide(reads: list[Any]) -> Plan:
+            if reads[0][0] is not None:
+                raise ConflictError(f"shared context {self.name!r} exists already", int(reads[0][0]))
+            return self._write(dict(data), 1, sorted(data), "context.create")
+
+        self._transact(decide, len(json.dumps(data)))
+        return SharedState(dict(data), 1, self._memory.config.actor, datetime.now(UTC))
+
+    def get(self) -> SharedState | None:
+        reply = self._memory.audited_read([("HMGET", self.key, "v", "d", "by", "at")], self.key, "")[0]
+        return self._state(reply)
+
+    def update(self, changes: dict[str, Any], expected_version: int) -> SharedState:
+        """Merge `changes` into the context if it is still at `expected_version`; returns the new state.
+
+        ConflictError (with the current version) when another agent updated it first: re-read and retry.
+        """
+        result: list[SharedState] = []
+
+        def decide(reads: list[Any]) -> Plan:
+            current = self._state(reads[0])
+            if current is None or current.version != expected_version:
+                found = current.version if current else None
+                raise ConflictError(
+                    f"shared context {self.name!r} is at version {found}, not {expected_version}", found
+                )
+            merged = {**current.data, **changes}
+            result[:] = [SharedState(merged, current.version + 1, self._memory.config.actor, datetime.now(UTC))]
+            return self._write(merged, current.version + 1, sorted(changes), "context.update")
+
+        self._transact(decide, len(json.dumps(changes)))
+        return result[0]
+
+    def access_log(self, count: int = 100) -> list[AccessLogEntry]:
+        """Who changed which keys, newest first."""
+        entries = self._memory.store.read([("XREVRANGE", self.log_key, "+", "-", "COUNT", count)])[0]
+        out = []
+        for entry_id, flat in entries:
+            fields = decode_fields(flat)
+            at = _ms_to_datetime(entry_id.decode().split("-", 1)[0])
+            out.append(AccessLogEntry(fields["actor"].decode(), int(fields["v"]), json.loads(fields["keys"]), at))
+        return out
+
+    def delete(self) -> int:
+        return self._memory.delete_keys([self.key, self.log_key], None, "context.delete", "")

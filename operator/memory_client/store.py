@@ -1,0 +1,297 @@
+"""Round trips to the store: plain reads, and optimistic transactions that carry their audit event.
+
+Scripts are denied to tenant users, so atomicity comes from MULTI/EXEC and consistency from WATCH. A
+transaction with reads costs two round trips on one connection: (1) WATCH + reads (+ the audit head), (2) MULTI,
+the writes, the audit XADD linking to that head, EXEC. An audited write without reads (an append) usually costs
+one, on a connection kept watching the audit stream since the previous EXEC (see `Store.transact`). When another
+writer moved a watched key (usually the audit stream), EXEC returns nil, nothing was written, and the whole
+thing is retried. Commands are sent raw because redis-py's pipelines spend a round trip per command after WATCH.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, NoReturn
+
+import redis
+from redis.connection import Connection
+from redis.exceptions import (
+    AuthenticationError,
+    ExecAbortError,
+    NoPermissionError,
+    ResponseError,
+)
+
+from memory_client.audit import GENESIS, AuditEvent, chain_hash
+from memory_client.config import MemoryConfig
+from memory_client.errors import ConflictError, MemoryConnectionError, MemoryPermissionError
+
+__all__ = ["Command", "Plan", "Store", "decode_fields", "pack"]
+
+Command = tuple[str | bytes | int, ...]
+# What a transaction writes, decided from what it read: the commands and the audit event (None: not audited).
+Plan = tuple[Sequence[Command], AuditEvent | None]
+
+_MAX_ATTEMPTS: Final = 200
+# A primed connection is used only this soon after priming: older ones may have been closed by the server's idle
+# timeout, and a reconnect (or health-check PING reconnecting) would silently drop the WATCH the fast path needs.
+_PRIMED_MAX_AGE: Final = 5.0
+
+
+def decode_fields(flat: Sequence[bytes]) -> dict[str, bytes]:
+    """A stream entry's or HGETALL's flat field/value list as a dict with text names."""
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+
+
+def pack(commands: Sequence[Command]) -> bytes:
+    """RESP-encode commands. redis-py's `pack_commands` costs more per command than a whole loopback round trip
+    of a small one, and a transaction here sends about a dozen."""
+    out: list[bytes] = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            data = arg if type(arg) is bytes else str(arg).encode()
+            out += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(out)
+
+
+def _first_error(replies: Sequence[Any]) -> ResponseError | None:
+    errors = [r for r in replies if isinstance(r, ResponseError)]
+    # EXECABORT only says "an earlier command was refused"; the refusal itself is the useful error.
+    return next((e for e in errors if not isinstance(e, ExecAbortError)), errors[0] if errors else None)
+
+
+@dataclass
+class _Primed:
+    """A connection that WATCHes the audit stream, and the head it read right after the WATCH."""
+
+    conn: Connection
+    head: Any
+    pid: int
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Lease:
+    conn: Connection
+    kept: bool = False  # became the primed connection: not released to the pool
+
+
+@dataclass
+class Store:
+    config: MemoryConfig
+    client: redis.Redis
+    _primed: _Primed | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def _where(self) -> str:
+        kwargs = self.client.connection_pool.connection_kwargs
+        return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+
+    def _who(self) -> str:
+        return self.config.username or "the tenant user"
+
+    def _raise(self, error: ResponseError, commands: Sequence[Command]) -> NoReturn:
+        if isinstance(error, NoPermissionError):
+            names = sorted({str(c[0]) for c in commands if c[0] not in ("MULTI", "EXEC", "WATCH")})
+            raise MemoryPermissionError(
+                f"{self._who()} is not allowed one of {', '.join(names)} on these keys "
+                "(another tenant's prefix, another agent's area under strict isolation, or a denied command)"
+            ) from None
+        raise error
+
+    def _take_primed(self) -> _Primed | None:
+        with self._lock:
+            primed, self._primed = self._primed, None
+        if primed is None or primed.pid != os.getpid():  # after a fork the socket is the parent's: leave it
+            return None
+        if time.monotonic() - primed.at > _PRIMED_MAX_AGE:
+            primed.conn.disconnect()  # type: ignore[no-untyped-call]
+            self.client.connection_pool.release(primed.conn)
+            return None
+        return primed
+
+    def _keep_primed(self, lease: _Lease, head: Any) -> None:
+        with self._lock:
+            if self._primed is None:
+                self._primed = _Primed(lease.conn, head, os.getpid())
+                lease.kept = True
+
+    def close(self) -> None:
+        primed = self._take_primed()
+        if primed is not None:
+            primed.conn.disconnect()  # type: ignore[no-untyped-call]
+
+    @contextmanager
+    def _connection(self, primed: _Primed | None = None) -> Iterator[_Lease]:
+        """A pooled connection (or the primed one); on any failure it is disconnected, so no WATCH or MULTI
+        state ever reaches its next user. Released to the pool unless it became the primed connection."""
+        pool = self.client.connection_pool
+        if primed is not None:
+            conn = primed.conn
+        else:
+            try:
+                conn = pool.get_connection()
+            except AuthenticationError:
+                raise MemoryPermissionError(f"{self._who()} could not authenticate at {self._where}") from None
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise MemoryConnectionError(f"cannot reach the store at {self._where} ({type(exc).__name__})") from None
+        lease = _Lease(conn)
+        try:
+            yield lease
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            pool.release(conn)
+            raise MemoryConnectionError(f"lost the connection to {self._where} ({type(exc).__name__})") from None
+        except BaseException:
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            pool.release(conn)
+            raise
+        else:
+            if not lease.kept:
+                pool.release(conn)
+
+    @staticmethod
+    def _roundtrip(conn: Connection, commands: Sequence[Command], *, check_health: bool = True) -> list[Any]:
+        conn.send_packed_command([pack(commands)], check_health=check_health)  # type: ignore[no-untyped-call]
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except ResponseError as exc:  # the reply is consumed; later replies still follow in order
+                replies.append(exc)
+        return replies
+
+    def read(self, commands: Sequence[Command]) -> list[Any]:
+        """Run read commands in one round trip; raw RESP2 replies (bytes), in order.
+
+        Reads are idempotent, so a connection that turns out dead (server restart) is retried once.
+        """
+        try:
+            with self._connection() as lease:
+                replies = self._roundtrip(lease.conn, commands)
+        except MemoryConnectionError:
+            with self._connection() as lease:
+                replies = self._roundtrip(lease.conn, commands)
+        error = _first_error(replies)
+        if error is not None:
+            self._raise(error, commands)
+        return replies
+
+    def audit_command(self, event: AuditEvent, head: Any) -> Command:
+        prev = GENESIS
+        if head:  # XREVRANGE ... COUNT 1: [[id, [field, value, ...]]]
+            prev = decode_fields(head[0][1]).get("h", b"").decode() or GENESIS
+        fields = event.fields(self.config.actor, time.time_ns() // 1_000_000)
+        fields_with_link = {**fields, "prev": prev, "h": chain_hash(prev, fields)}
+        flat = [part for item in fields_with_link.items() for part in item]
+        return ("XADD", self.config.audit_key, "*", *flat)
+
+    def _applied(self, audit_xadd: Command, head: Any) -> bool:
+        """Whether a transaction whose connection died was applied, decided by its audit event.
+
+        The event was queued in the same MULTI as the writes (all or nothing), linked to `head` under WATCH, so
+        if it was applied it is exactly the entry after `head`. Raises MemoryConnectionError if the store is
+        still unreachable.
+        """
+        start = f"({head[0][0].decode()}" if head else "-"
+        after = self.read([("XRANGE", self.config.audit_key, start, "+", "COUNT", 1)])[0]
+        digest = audit_xadd[audit_xadd.index("h") + 1]
+        return bool(after) and decode_fields(after[0][1]).get("h", b"").decode() == digest
+
+    def transact(
+        self,
+        plan: Callable[[list[Any]], Plan],
+        *,
+        reads: Sequence[Command] = (),
+        watch: Sequence[str] = (),
+        audited: bool = True,
+    ) -> tuple[list[Any], list[Any]]:
+        """Read, decide, write atomically; retried while watched keys move. Returns (reads, write replies).
+
+        `plan` may raise (QuotaExceededError, ConflictError): nothing is written then.
+
+        Fast path: every audited EXEC is followed, in the same round trip, by WATCH on the audit stream and a
+        read of its head, and that connection is kept aside ("primed"). The next audited transaction without
+        reads of its own then needs one round trip: MULTI, writes, XADD linking to that head, EXEC. If anyone
+        appended since, the WATCH makes EXEC fail, and the re-primed head from the same round trip is retried.
+        """
+        for attempt in range(_MAX_ATTEMPTS):
+            primed = self._take_primed() if audited and not reads and not watch else None
+            with self._connection(primed) as lease:
+                conn = lease.conn
+                if primed is not None:
+                    data: list[Any] = []
+                    head = primed.head
+                else:
+                    data, head = self._watch_and_read(lease, reads, watch, audited)
+                commands, event = plan(data)
+                if not commands and event is None:
+                    if primed is not None or watch or audited:
+                        self._roundtrip(conn, [("UNWATCH",)])
+                    return data, []
+                tail = [self.audit_command(event, head)] if event is not None else []
+                batch: list[Command] = [("MULTI",), *commands, *tail, ("EXEC",)]
+                if audited:
+                    batch += [
+                        ("WATCH", self.config.audit_key),
+                        ("XREVRANGE", self.config.audit_key, "+", "-", "COUNT", 1),
+                    ]
+                try:
+                    # No health-check PING on the primed connection: its reconnect would drop the WATCH.
+                    written = self._roundtrip(conn, batch, check_health=primed is None)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    conn.disconnect()  # type: ignore[no-untyped-call]
+                    if not tail:  # unaudited: nothing tells whether it was applied
+                        raise
+                    if self._applied(tail[0], head):
+                        raise MemoryConnectionError(
+                            f"lost the connection to {self._where} after the write was applied; its replies are lost"
+                        ) from None
+                    continue  # provably not applied (see _applied): safe to run again
+                outcome = written[len(commands) + len(tail) + 1]
+                if isinstance(outcome, ResponseError):  # refused while queueing: nothing ran
+                    self._raise(_first_error(written) or outcome, batch)
+                if audited and not any(isinstance(r, ResponseError) for r in written[-2:]):
+                    # A stale WATCH on a connection that goes back to the pool can only cause a retry.
+                    self._keep_primed(lease, written[-1])
+            if outcome is None:  # a watched key moved: nothing ran; back off with jitter and retry
+                time.sleep(random.uniform(0, min(0.02, 0.0005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+                continue
+            error = _first_error(outcome)
+            if error is not None:
+                self._raise(error, batch)
+            return data, outcome[: len(commands)]
+        raise ConflictError(f"gave up after {_MAX_ATTEMPTS} attempts: too many concurrent writers")
+
+    def _watch_and_read(
+        self, lease: _Lease, reads: Sequence[Command], watch: Sequence[str], audited: bool
+    ) -> tuple[list[Any], Any]:
+        # A command must be allowed entirely by the root rules or entirely by one selector: WATCH on a data key
+        # and the audit key together is refused, so each gets its own WATCH.
+        first: list[Command] = [("WATCH", *watch)] if watch else []
+        if audited:
+            first.append(("WATCH", self.config.audit_key))
+        watches = len(first)
+        first += reads
+        if audited:
+            first.append(("XREVRANGE", self.config.audit_key, "+", "-", "COUNT", 1))
+        if not first:
+            return [], None
+        try:
+            replies = self._roundtrip(lease.conn, first)
+        except (redis.ConnectionError, redis.TimeoutError):
+            # Nothing is written in this round trip, so a dead pooled connection is safely replaced once.
+            lease.conn.disconnect()  # type: ignore[no-untyped-call]
+            replies = self._roundtrip(lease.conn, first)
+        error = _first_error(replies)
+        if error is not None:
+            self._raise(error, first)
+        return replies[watches : watches + len(reads)], (replies[-1] if audited else None)

@@ -1,0 +1,122 @@
+"""Conversation memory on a real server: append-only, ordered, windows by count and tokens, TTL, concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+from memory_client import AgentMemory, HeuristicTokenCounter
+from memory_sandbox.engine import Engine
+
+from .conftest import Provisioner, Tenant
+
+
+def test_append_then_last_returns_newest_in_order(tenant: Tenant) -> None:
+    chat = tenant.memory("alpha").conversation("c", "u1")
+    for i in range(5):
+        chat.append("human", f"m{i}")
+    assert [m.content for m in chat.last(3)] == ["m2", "m3", "m4"]
+    assert chat.count() == 5
+
+
+def test_timestamps_are_set_once_at_write(tenant: Tenant) -> None:
+    chat = tenant.memory("alpha").conversation("c", "u1")
+    first = chat.append("human", "hello")
+    time.sleep(0.01)
+    chat.append("ai", "hi")
+    again = chat.messages()[0]
+    assert again.id == first.id and again.timestamp == first.timestamp
+
+
+def test_metadata_and_role_round_trip(tenant: Tenant) -> None:
+    chat = tenant.memory("alpha").conversation("c", "u1")
+    chat.append("tool", "42", {"tool_call_id": "call-1"})
+    stored = chat.last(1)[0]
+    assert (stored.role, stored.content, stored.metadata, stored.agent) == (
+        "tool",
+        "42",
+        {"tool_call_id": "call-1"},
+        "alpha",
+    )
+
+
+def test_within_tokens_returns_the_newest_that_fit(tenant: Tenant) -> None:
+    counter = HeuristicTokenCounter()
+    chat = tenant.memory("alpha").conversation("c", "u1", counter=counter)
+    chat.extend([("human", f"m{i:03d} " + "word " * 9) for i in range(200)])  # equal token counts
+    per_message = counter.count("m000 " + "word " * 9) + 4
+    window = chat.within_tokens(per_message * 70 + 1)
+    assert len(window) == 70 and window[0].content.startswith("m130") and window[-1].content.startswith("m199")
+
+
+def test_conversations_are_separate_per_agent_conversation_and_subject(tenant: Tenant) -> None:
+    memory = tenant.memory(None)
+    memory.conversation("c", "u1", agent="alpha").append("human", "a")
+    memory.conversation("c", "u2", agent="alpha").append("human", "b")
+    memory.conversation("c", "u1", agent="beta").append("human", "c")
+    assert [m.content for m in memory.conversation("c", "u1", agent="alpha").messages()] == ["a"]
+
+
+def test_subject_ids_never_appear_in_key_names(tenant: Tenant, engine: Engine) -> None:
+    tenant.memory("alpha").conversation("c", "jane@example.com").append("human", "x")
+    with engine.admin_client() as admin:
+        names = [k.decode() for k in admin.scan_iter(match=f"{tenant.prefix}*")]
+    assert names and not any("jane" in n for n in names)
+
+
+def test_retention_sets_a_ttl(provision: Provisioner, engine: Engine) -> None:
+    chat = provision.tenant(MEMORY_RETENTION_DAYS="7").memory("alpha").conversation("c", "u1")
+    chat.append("human", "x")
+    with engine.admin_client() as admin:
+        assert 6 * 86400 < admin.ttl(chat.key) <= 7 * 86400
+
+
+def test_clear_removes_the_conversation(tenant: Tenant) -> None:
+    chat = tenant.memory("alpha").conversation("c", "u1")
+    chat.append("human", "x")
+    assert chat.clear() == 1 and chat.messages() == []
+
+
+def test_many_agents_in_threads_appending_lose_nothing_and_keep_each_writers_order(tenant: Tenant) -> None:
+    writers, each = 8, 30
+
+    def write(n: int) -> None:
+        # Under moderate isolation both agents' users may write alpha's conversation.
+        chat = tenant.memory("alpha" if n % 2 else "beta").conversation("shared", "u1", agent="alpha")
+        for i in range(each):
+            chat.append("ai", f"{n}:{i}")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    memory = tenant.memory("alpha")
+    stored = [m.content for m in memory.conversation("shared", "u1").messages()]
+    assert len(stored) == writers * each
+    for n in range(writers):
+        assert [s for s in stored if s.startswith(f"{n}:")] == [f"{n}:{i}" for i in range(each)]
+    assert memory.verify_audit().ok
+
+
+def _append_from_process(env: dict[str, str], n: int, each: int) -> None:
+    with AgentMemory.from_env(env) as memory:
+        chat = memory.conversation("shared", "u1")
+        for i in range(each):
+            chat.append("ai", f"{n}:{i}")
+
+
+def test_many_processes_appending_lose_nothing(tenant: Tenant) -> None:
+    writers, each = 4, 25
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_append_from_process, args=(tenant.env("beta"), n, each)) for n in range(writers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    memory = tenant.memory("beta")
+    stored = [m.content for m in memory.conversation("shared", "u1").messages()]
+    assert sorted(stored) == sorted(f"{n}:{i}" for n in range(writers) for i in range(each))
+    assert memory.verify_audit().ok

@@ -1,0 +1,76 @@
+"""AES-256-GCM envelopes: round trip, binding to the key name, tamper and wrong-key detection, on the server."""
+
+from __future__ import annotations
+
+import pytest
+
+from memory_client import Cipher, DecryptionError, Keyring
+from memory_sandbox.engine import Engine
+
+from .conftest import Tenant, keyring_json
+
+
+@pytest.fixture
+def cipher() -> Cipher:
+    return Cipher("ns/t", Keyring.from_json(keyring_json()))
+
+
+def test_round_trip(cipher: Cipher) -> None:
+    assert cipher.open(cipher.seal(b"hello", "k"), "k") == b"hello"
+
+
+def test_key_id_travels_with_the_value(cipher: Cipher) -> None:
+    assert b"k1" in cipher.seal(b"hello", "k")[:8]
+
+
+def test_a_flipped_bit_is_a_decryption_error(cipher: Cipher) -> None:
+    sealed = bytearray(cipher.seal(b"hello", "k"))
+    sealed[-1] ^= 1
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        cipher.open(bytes(sealed), "k")
+
+
+def test_a_value_moved_to_another_key_does_not_decrypt(cipher: Cipher) -> None:
+    with pytest.raises(DecryptionError):
+        cipher.open(cipher.seal(b"hello", "mem:ns:t:a"), "mem:ns:t:b")
+
+
+def test_another_tenants_keyring_does_not_decrypt(cipher: Cipher) -> None:
+    stranger = Cipher("ns/t", Keyring.from_json(keyring_json()))  # same key id, other material
+    with pytest.raises(DecryptionError):
+        stranger.open(cipher.seal(b"hello", "k"), "k")
+
+
+def test_an_unknown_key_id_is_named_in_the_error(cipher: Cipher) -> None:
+    stranger = Cipher("ns/t", Keyring.from_json(keyring_json("k9")))
+    with pytest.raises(DecryptionError, match="k9"):
+        cipher.open(stranger.seal(b"hello", "k"), "k")
+
+
+def test_stored_messages_are_ciphertext_on_the_server(tenant: Tenant, engine: Engine) -> None:
+    chat = tenant.memory("alpha").conversation("c", "u1")
+    chat.append("human", "the launch code is swordfish")
+    with engine.admin_client() as admin:
+        raw = admin.xrange(chat.key)[0][1][b"m"]
+    assert b"swordfish" not in raw and raw[0] == 1
+
+
+def test_tampering_on_the_server_surfaces_as_a_decryption_error(tenant: Tenant, engine: Engine) -> None:
+    chat = tenant.memory("alpha").conversation("c", "u1")
+    chat.append("human", "hello")
+    with engine.admin_client() as admin:
+        entry_id, fields = admin.xrange(chat.key)[0]
+        forged = bytearray(fields[b"m"])
+        forged[-3] ^= 0x40
+        admin.delete(chat.key)
+        admin.xadd(chat.key, {"m": bytes(forged)}, id=entry_id)
+    with pytest.raises(DecryptionError):
+        chat.last(1)
+
+
+def test_encryption_disabled_stores_plain_values_that_still_read_back(tenant: Tenant, engine: Engine) -> None:
+    chat = tenant.memory("alpha", MEMORY_ENCRYPTION="disabled").conversation("c", "u1")
+    chat.append("human", "plain words")
+    with engine.admin_client() as admin:
+        assert b"plain words" in admin.xrange(chat.key)[0][1][b"m"]
+    assert chat.last(1)[0].content == "plain words"

@@ -1,0 +1,107 @@
+"""Masking tables (true positives and near misses), keyed hashing, and properties of the detectors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memory_client import MASKING_DETECTORS, Keyring, Masker
+from memory_sandbox.engine import Engine
+
+from .conftest import Provisioner, keyring_json
+
+ALL = Masker(MASKING_DETECTORS)
+
+TRUE_POSITIVES = [
+    ("write to jane.doe+work@example.co.uk today", "email"),
+    ("call +44 20 7946 0958", "phone"),
+    ("call (415) 555-0132", "phone"),
+    ("call 415.555.0132", "phone"),
+    ("SSN 123-45-6789", "ssn"),
+    ("card 4111 1111 1111 1111", "payment_card"),
+    ("card 5500-0000-0000-0004", "payment_card"),
+    ("card 378282246310005", "payment_card"),
+    ("IBAN DE89 3704 0044 0532 0130 00", "iban"),
+    ("IBAN GB82WEST12345698765432", "iban"),
+    ("from 192.168.10.254", "ip_address"),
+    ("from 2001:db8::8a2e:370:7334", "ip_address"),
+]
+
+NEAR_MISSES = [
+    "order 1234567890123456 shipped",  # 16 digits failing Luhn
+    "card 4111 1111 1111 1112",  # one digit off: Luhn fails
+    "SSN 000-12-3456",  # area 000 is never issued
+    "SSN 666-12-3456",
+    "SSN 123-00-6789",
+    "ticket 123456789",  # bare nine digits: an id, not an SSN
+    "meeting on 2024-01-15 at 10:30:00",
+    "version 1.2.3 and 999.1.1.1",
+    "IBAN DE89 3704 0044 0532 0130 01",  # checksum fails
+    "total 1,234.56 EUR, ratio 3:4:5",
+    "user@localhost without a domain",
+    "call 5550132",
+    "id 1234567890",  # a bare 10-digit number is more often an id
+]
+
+
+@pytest.mark.parametrize(("text", "detector"), TRUE_POSITIVES)
+def test_true_positive_is_masked(text: str, detector: str) -> None:
+    result = ALL.mask(text)
+    assert result.counts == {detector: 1}, result
+
+
+@pytest.mark.parametrize("text", NEAR_MISSES)
+def test_near_miss_is_left_alone(text: str) -> None:
+    assert ALL.mask(text).text == text
+
+
+def test_only_enabled_detectors_run() -> None:
+    assert Masker(["email"]).mask("a@example.com 123-45-6789").text == "[EMAIL] 123-45-6789"
+
+
+def test_an_email_with_digits_is_one_email_not_a_phone() -> None:
+    assert ALL.mask("reach 4155550132@example.com").counts == {"email": 1}
+
+
+def test_keyed_hash_is_stable_per_value_and_differs_between_keys() -> None:
+    one = Masker(["email"], Keyring.from_json(keyring_json()).masking_key())
+    two = Masker(["email"], Keyring.from_json(keyring_json()).masking_key())
+    a, b = one.mask("x@example.com"), one.mask("x@example.com y@example.com")
+    assert a.text.startswith("[EMAIL:") and a.text in b.text
+    assert one.mask("x@example.com").text != two.mask("x@example.com").text
+
+
+def _luhn_complete(body: str) -> str:
+    for check in "0123456789":
+        digits = body + check
+        total = sum(
+            (d * 2 - 9 if d * 2 > 9 else d * 2) if i % 2 else d for i, d in enumerate(map(int, reversed(digits)))
+        )
+        if total % 10 == 0:
+            return digits
+    raise AssertionError
+
+
+@given(st.text(alphabet="0123456789", min_size=15, max_size=15).filter(lambda s: s[0] != "0"), st.sampled_from(" -"))
+def test_every_luhn_valid_16_digit_card_is_masked(body: str, sep: str) -> None:
+    number = _luhn_complete(body)
+    grouped = sep.join(number[i : i + 4] for i in range(0, 16, 4))
+    assert ALL.mask(f"pay with {grouped} please").text == "pay with [CARD] please"
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "Zs"]), max_size=200))
+def test_text_without_digits_or_at_signs_is_never_changed(text: str) -> None:
+    assert ALL.mask(text).text == text
+
+
+def test_masked_counts_reach_the_audit_trail_but_values_do_not(provision: Provisioner, engine: Engine) -> None:
+    tenant = provision.tenant(MEMORY_MASKING="email,payment_card")
+    memory = tenant.memory("alpha")
+    stored = memory.conversation("c", "u1").append("human", "bob@example.com paid with 4111 1111 1111 1111")
+    assert stored.content == "[EMAIL] paid with [CARD]"
+    event = memory.audit_events(1)[0].fields
+    assert event["action"] == "save" and event["masked"] == '{"email":1,"payment_card":1}'
+    with engine.admin_client() as admin:
+        trail = repr(admin.xrange(tenant.audit_key))
+    assert "bob@example.com" not in trail and "4111" not in trail
