@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -93,17 +94,18 @@ def agents_converse(sandbox: Sandbox, say: Say) -> bool:
         for message in reply.last(10):
             say(f"  {message.role:>5}: {message.content}")
         plan = triage.shared_context("ticket-4711")
-        plan.create({"status": "open"})
-        state = responder.shared_context("ticket-4711").get()
-        responder.shared_context("ticket-4711").update({"status": "refund approved"}, expected_version=state.version)
+        version = plan.create({"status": "open"}).version
+        responder.shared_context("ticket-4711").update({"status": "refund approved"}, expected_version=version)
         try:
-            plan.update({"status": "closed"}, expected_version=state.version)  # triage's view is stale now
+            plan.update({"status": "closed"}, expected_version=version)  # triage's view is stale now
             conflict = False
         except ConflictError:
             conflict = True
-        say(f"  shared context: {responder.shared_context('ticket-4711').get().data}; a stale update was "
+        now = responder.shared_context("ticket-4711").get()
+        say(f"  shared context: {now.data if now else None}; a stale update was "
             f"{'refused (ConflictError)' if conflict else 'ACCEPTED'}")  # fmt: skip
-        raw = sandbox.engine.admin_client().xrange(ticket.key, count=1)[0][1][b"m"]
+        first = cast(list[tuple[bytes, dict[bytes, bytes]]], sandbox.engine.admin_client().xrange(ticket.key, count=1))
+        raw = first[0][1][b"m"]
         say(f"  what the store holds for the first message: {raw[:24]!r}... ({len(raw)} bytes, AES-256-GCM)")
         verification = triage.verify_audit()
         say(f"  audit trail: {verification.checked} hash-chained events, verified: {verification.ok}")

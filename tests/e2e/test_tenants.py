@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from memory_sandbox.demo import DEFAULT_SAMPLES, prove_isolation
+from memory_sandbox.demo import DEFAULT_SAMPLES, agents_converse, prove_isolation
 from memory_sandbox.sandbox import Sandbox
 from tests.e2e.conftest import (
     apply,
@@ -38,6 +38,7 @@ def test_samples_become_ready_with_working_isolated_credentials(sandbox: Sandbox
             assert set(secret(sandbox, namespace, secret_name)) >= CONTRACT_KEYS, secret_name
         assert "MEMORY_KEYRING" in secret(sandbox, namespace, f"{name}-memory-keys")
     assert prove_isolation(sandbox, lambda _line: None)
+    assert agents_converse(sandbox, lambda _line: None)  # the demo's two agents, through the library
 
 
 def test_status_conditions_follow_api_conventions(sandbox: Sandbox, namespace: str) -> None:
