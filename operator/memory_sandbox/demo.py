@@ -146,4 +146,23 @@ def run_demo(sandbox: Sandbox, samples: Path, say: Say = print, *, timeout: floa
     _show(sandbox, say, "get", "memorytenant", "clinical-notes", "-n", "team-research", "-o",
           "jsonpath={.status.effectivePolicy}")  # fmt: skip
     isolated = prove_isolation(sandbox, say)
-    return agents_converse(sandbox, say) and isolated
+    conversed = agents_converse(sandbox, say)
+    return show_report(sandbox, say) and conversed and isolated
+
+
+def show_report(sandbox: Sandbox, say: Say, timeout: float = 60.0) -> bool:
+    """Run the clinical tenant's compliance-report CronJob as a kubelet would and show what gets published."""
+    say("\n# The tenant's compliance report CronJob, run once (the sandbox plays the kubelet):")
+    _show(sandbox, say, "get", "cronjobs", "-n", "team-research")
+    run = sandbox.run_cronjob("team-research", "clinical-notes-memory-report")
+    say(f"  job {run.job_name}: exit code {run.exit_code}")
+    deadline = time.monotonic() + timeout
+    while sandbox.kubectl("get", "configmap", "clinical-notes-compliance-report", "-n", "team-research",
+                          check=False).returncode != 0:  # fmt: skip
+        if time.monotonic() > deadline:
+            say("  the operator did not publish the report in time")
+            return False
+        time.sleep(0.5)
+    _show(sandbox, say, "get", "configmap", "clinical-notes-compliance-report", "-n", "team-research",
+          "-o", "jsonpath={.data.summary\\.md}")  # fmt: skip
+    return run.succeeded
