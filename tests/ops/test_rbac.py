@@ -133,16 +133,18 @@ _API_GROUPS = {"_core": "", "_batch": "batch", "_custom": "agentmemory.io"}
 
 
 def client_calls(source: Path) -> set[str]:
-    """`<api>.<method>` for each method called on `self._core`, `self._batch` or `self._custom`."""
+    """`<api>.<method>` for each method of `self._core`, `self._batch` or `self._custom` the code calls or
+    hands on (e.g. to a helper that calls it)."""
     calls: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
         if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and isinstance(node.func.value, ast.Attribute)
-            and node.func.value.attr in _API_GROUPS
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and isinstance(node.value.value, ast.Name)
+            and node.value.value.id == "self"
+            and node.value.attr in _API_GROUPS
         ):
-            calls.add(f"{node.func.value.attr}.{node.func.attr}")
+            calls.add(f"{node.value.attr}.{node.attr}")
     return calls
 
 

@@ -133,26 +133,18 @@ class KubeClient:
                 _raise(exc, f"deleting Secret {namespace}/{name}")
 
     def apply_configmap(self, body: dict[str, Any]) -> None:
-        meta = body["metadata"]
-        try:
-            self._core.patch_namespaced_config_map(
-                meta["name"],
-                meta["namespace"],
-                body,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type=_APPLY,
-                _preload_content=False,
-            )
-        except ApiException as exc:
-            _raise(exc, f"applying ConfigMap {meta['namespace']}/{meta['name']}")
+        self._apply(self._core.patch_namespaced_config_map, body)
 
     # CronJobs ------------------------------------------------------------------------------------------------
 
     def apply_cronjob(self, body: dict[str, Any]) -> None:
+        self._apply(self._batch.patch_namespaced_cron_job, body)
+
+    def _apply(self, patch: Any, body: dict[str, Any]) -> None:
+        """Server-side apply of a whole namespaced object with `patch` (the typed client's patch method)."""
         meta = body["metadata"]
         try:
-            self._batch.patch_namespaced_cron_job(
+            patch(
                 meta["name"],
                 meta["namespace"],
                 body,
@@ -162,7 +154,7 @@ class KubeClient:
                 _preload_content=False,
             )
         except ApiException as exc:
-            _raise(exc, f"applying CronJob {meta['namespace']}/{meta['name']}")
+            _raise(exc, f"applying {body['kind']} {meta['namespace']}/{meta['name']}")
 
     # Our custom objects -------------------------------------------------------------------------------
 

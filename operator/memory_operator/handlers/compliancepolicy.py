@@ -35,25 +35,33 @@ def _bound(kwargs: dict[str, Any], name: str) -> list[str]:
 def policy_created(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **kwargs: Any
 ) -> None:
-    bound = _bound(kwargs, body["metadata"]["name"])
-    try:
-        _sync(body, patch, memo, retry, logger, bound)
-    finally:
-        for key in bound:  # only tenants that were waiting for it; the others are being handled on their own
-            _resync_tenant(key, memo, logger, only_reason="PolicyNotFound")
+    # Only tenants that were waiting for it; the others are being handled on their own.
+    _sync_and_resync(body, patch, memo, retry, logger, kwargs, only_reason="PolicyNotFound")
 
 
 @kopf.on.update(GROUP, VERSION, CompliancePolicy.plural, field="spec")
 def policy_changed(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **kwargs: Any
 ) -> None:
+    # Valid or not, the bound tenants must see the change now (a conflict shows on them too).
+    _sync_and_resync(body, patch, memo, retry, logger, kwargs, only_reason=None)
+
+
+def _sync_and_resync(
+    body: kopf.Body,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    retry: int,
+    logger: Logger,
+    kwargs: dict[str, Any],
+    only_reason: str | None,
+) -> None:
     bound = _bound(kwargs, body["metadata"]["name"])
     try:
         _sync(body, patch, memo, retry, logger, bound)
     finally:
-        # Valid or not, the bound tenants must see the change now (a conflict shows on them too).
         for key in bound:
-            _resync_tenant(key, memo, logger)
+            _resync_tenant(key, memo, logger, only_reason=only_reason)
 
 
 @kopf.on.resume(GROUP, VERSION, CompliancePolicy.plural)
