@@ -30,16 +30,19 @@ AUDIT_PAGE = 1000
 # Which checks each framework cares about (the evidence a reviewer of that framework would ask for).
 FRAMEWORK_CHECKS = {
     "GDPR": ("retention", "ttl", "audit_integrity"),
-    "HIPAA": ("encryption", "audit_integrity"),
-    "SOX": ("audit_integrity",),
-    "PCI_DSS": ("retention", "encryption", "audit_integrity"),
+    "HIPAA": ("encryption", "acl", "audit_integrity"),
+    "SOX": ("acl", "audit_integrity"),
+    "PCI_DSS": ("retention", "encryption", "acl", "audit_integrity"),
 }
+DRIFT_ACTION = "acl.drift_repaired"  # appended by the operator when it restores a tenant user's rules
 RECOMMENDATIONS = {
     "retention": "Run the retention job (kubectl create job --from=cronjob/<tenant>-memory-retention) and check "
     "that agents use the library, which trims on every append.",
     "ttl": "Keys without a TTL were written outside the library; write through memory_client or set a TTL.",
     "encryption": "Plaintext values exist although encryption is required: re-write them through the library "
     "with the tenant keyring (MEMORY_KEYRING).",
+    "acl": "ACL rules of the tenant's users were changed behind the operator (it restored them): find out who "
+    "holds admin access to the store and why.",
     "audit_integrity": "The audit trail does not verify: restore it from backup and investigate who had admin "
     "access to the store; tenant users cannot delete or edit it.",
 }
@@ -134,6 +137,8 @@ def build_report(env: JobEnv, measured: dict[str, int], audit: dict[str, Any], n
         Check("ttl", measured["keys_without_ttl"] == 0, measured["keys_without_ttl"], "data keys without a TTL"),
         Check("encryption", measured["plaintext_values"] == 0, measured["plaintext_values"],
               "plaintext values where encryption is required (sampled)"),
+        Check("acl", audit["byAction"].get(DRIFT_ACTION, 0) == 0, audit["byAction"].get(DRIFT_ACTION, 0),
+              "ACL users whose rules drifted from what the operator set (restored; see the audit trail)"),
         Check("audit_integrity", bool(audit["integrity"]["ok"]), 0 if audit["integrity"]["ok"] else 1,
               audit["integrity"]["reason"] or "the audit trail verifies"),
     ]  # fmt: skip

@@ -133,3 +133,26 @@ def test_report_detects_an_audit_trail_cut_short_by_a_tenant(sandbox: Sandbox, n
 
     published = wait_until(report, what="the report ConfigMap")
     assert [v["check"] for v in published["violations"]] == ["audit_integrity"]
+
+
+def test_report_finds_acl_rules_the_operator_had_to_restore(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "tampered"))
+    wait_condition(sandbox, namespace, "tampered", "True")
+    sandbox.engine.admin_client().execute_command("ACL", "SETUSER", f"mt_{namespace}_tampered", "+flushall")
+
+    def repaired() -> bool:
+        events = get_json(sandbox, "events", "-n", namespace, "--field-selector", "involvedObject.name=tampered")
+        return "DriftRepaired" in {e["reason"] for e in events["items"]}
+
+    wait_until(repaired, what="the drift repaired")
+    assert sandbox.run_cronjob(namespace, "tampered-memory-report").succeeded
+
+    def violations() -> list[str] | None:
+        cm = sandbox.kubectl(
+            "get", "configmap", "tampered-compliance-report", "-n", namespace, "-o", "json", check=False
+        )
+        if cm.returncode != 0:
+            return None
+        return [v["check"] for v in json.loads(json.loads(cm.stdout)["data"]["report.json"])["violations"]]
+
+    assert wait_until(violations, what="the report ConfigMap") == ["acl"]

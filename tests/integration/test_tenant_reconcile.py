@@ -12,6 +12,7 @@ import pytest
 import redis
 from kubernetes import client as k8s
 
+from memory_client.audit import verify_entries
 from memory_operator.api.v1alpha1 import GROUP, VERSION
 from memory_operator.builders import acl
 from memory_operator.deps import Deps
@@ -139,6 +140,10 @@ def test_deleted_acl_user_is_restored_with_the_password_already_in_the_secret(
     assert [e.reason for e in outcome.events] == ["DriftRepaired"]
     assert "missing" in outcome.events[0].message
     assert login(api_client, namespace, "drift-memory-credentials").ping()
+    # The repair is evidence in the tenant's audit trail, chained as the agent library chains its events.
+    raw = engine.admin_client(decode_responses=True).xrange(f"audit:{namespace}:drift")
+    assert [(fields["action"], fields["target"]) for _, fields in raw] == [("acl.drift_repaired", username)]
+    assert verify_entries([(entry_id, fields) for entry_id, fields in raw]).ok
 
 
 def test_edited_acl_rules_are_reset(api_client: k8s.ApiClient, engine: Engine, deps: Deps, namespace: str) -> None:

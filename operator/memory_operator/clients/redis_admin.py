@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final, cast
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -23,6 +23,7 @@ from redis.client import Pipeline
 from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
+from memory_client.audit import GENESIS, chain_hash
 from memory_operator.builders.acl import (
     AclUser,
     ServerCapabilities,
@@ -350,6 +351,26 @@ class RedisAdmin:
         with self._translate(f"reading {key!r}"):
             raw = self._client.hgetall(key)
         return {_text(k): _text(v) for k, v in raw.items()}
+
+    def append_audit(self, key: str, fields: dict[str, str], attempts: int = 10) -> None:
+        """Append one event to a tenant's hash-chained audit stream, linked to its current head exactly as the
+        agent library links its own (WATCH the stream, read the head, MULTI XADD EXEC; retry if it moved)."""
+        with self._translate(f"appending to {key!r}"):
+            for _ in range(attempts):
+                with self._client.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        head = cast(list[tuple[Any, dict[Any, Any]]], pipe.xrevrange(key, count=1))
+                        last = {_text(k): _text(v) for k, v in head[0][1].items()} if head else {}
+                        prev = last.get("h", "")
+                        linked = {**fields, "prev": prev or GENESIS, "h": chain_hash(prev or GENESIS, fields)}
+                        pipe.multi()
+                        pipe.xadd(key, cast(Any, linked))
+                        pipe.execute()
+                        return
+                    except redis.WatchError:
+                        continue  # an agent appended meanwhile: link to the new head
+            raise redis.WatchError(f"the audit stream {key!r} kept moving")
 
     def trim_stream_before(self, key: str, cutoff_ms: int) -> int:
         """Remove stream entries whose ID time is before `cutoff_ms` (XTRIM MINID); returns how many went.

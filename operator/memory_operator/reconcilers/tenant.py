@@ -278,6 +278,8 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
             events.append(
                 Event("DriftRepaired", f"ACL user {user.name} was {_drift_word(change)}; restored", "Warning")
             )
+            with store_errors(store.name):  # evidence for the compliance report, in the tamper-evident trail
+                admin.append_audit(acl.audit_key(tenant.namespace, tenant.name), _drift_event(user.name, change, now))
         provisioned.append(ProvisionedUser(name=user.name, agent=user.agent, secret_name=secret_name))
     events += _revoke_removed_agents(tenant, admin, {u.agent for u in provisioned if u.agent}, store.name, deps)
     _, keyring_existed = _ensure_secret(tenant, keys_secret_name(tenant.name), _KeysSecret(tenant, deps), deps)
@@ -387,6 +389,19 @@ def _publish_report(tenant: MemoryTenant, record: dict[str, str], deps: Deps) ->
         return tenant.status.compliance  # written by a tenant user: never trusted to be well-formed
     deps.kube.apply_configmap(report_configmap(tenant, record["report"], record.get("markdown", "")))
     return summary
+
+
+def _drift_event(username: str, change: AclChange, now: datetime) -> dict[str, str]:
+    """An audit event in the agent library's shape (who, what, when, counts)."""
+    return {
+        "v": "1",
+        "ts": str(int(now.timestamp() * 1000)),
+        "actor": "agent-memory-operator",
+        "action": "acl.drift_repaired",
+        "target": username,
+        "n": "1",
+        "detail": _drift_word(change),
+    }
 
 
 def _drift_word(change: AclChange) -> str:
