@@ -98,23 +98,8 @@ class KubeClient:
             _raise(exc, f"creating Secret {meta['namespace']}/{meta['name']}")
             raise
 
-    def apply_secret(self, body: dict[str, Any]) -> dict[str, Any]:
-        meta = body["metadata"]
-        try:
-            return self._json(
-                self._core.patch_namespaced_secret(
-                    meta["name"],
-                    meta["namespace"],
-                    body,
-                    field_manager=FIELD_MANAGER,
-                    force=True,
-                    _content_type=_APPLY,
-                    _preload_content=False,
-                )
-            )
-        except ApiException as exc:
-            _raise(exc, f"applying Secret {meta['namespace']}/{meta['name']}")
-            raise
+    def apply_secret(self, body: dict[str, Any]) -> None:
+        self._apply(self._core.patch_namespaced_secret, body)
 
     def orphan_secret(self, namespace: str, name: str) -> None:
         """Drop ownerReferences so the Secret outlives its owner (deletionPolicy Retain keeps the keyring)."""
