@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import metadata
 from typing import Any
 
@@ -151,15 +152,13 @@ class Metrics:
         )
         self.job_last_success = Gauge(
             "agentmemory_tenant_job_last_success",
-            "1 if the tenant's last run of this job succeeded, 0 if it failed (populated once the operator "
-            "creates CronJobs).",
+            "1 if the tenant's last finished run of this job (retention, report) succeeded, 0 if it failed.",
             [*tenant, "job"],
             registry=self.registry,
         )
         self.job_last_completion = Gauge(
             "agentmemory_tenant_job_last_completion_timestamp_seconds",
-            "When the tenant's last run of this job finished, as a Unix time (populated once the operator "
-            "creates CronJobs).",
+            "When the tenant's last run of this job finished, as a Unix time.",
             [*tenant, "job"],
             registry=self.registry,
         )
@@ -198,6 +197,21 @@ class Metrics:
             self._ready[(kind, namespace or "", name)] = ready if ready in READY_VALUES else "Unknown"
         if kind == "MemoryTenant" and namespace is not None:
             self._observe_usage(namespace, name, status.get("usage"), (spec or {}).get("quota"))
+            self._observe_jobs(namespace, name, status.get("jobs"))
+
+    def _observe_jobs(self, namespace: str, name: str, jobs: Any) -> None:
+        """From status.jobs: each job's last finished run (a run still going leaves the previous figures)."""
+        for run in jobs if isinstance(jobs, list) else ():
+            finished = run.get("finishedAt") if isinstance(run, Mapping) else None
+            if not finished or run.get("status") not in ("succeeded", "failed"):
+                continue
+            try:
+                at = datetime.fromisoformat(str(finished).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+            self.observe_job(
+                namespace, name, str(run.get("job")), succeeded=run["status"] == "succeeded", finished_at=at
+            )
 
     def _observe_usage(self, namespace: str, name: str, usage: Any, quota: Any) -> None:
         if not isinstance(usage, Mapping):
@@ -218,7 +232,7 @@ class Metrics:
                     _remove(self.quota_ratio, namespace, name, resource)
 
     def observe_job(self, namespace: str, name: str, job: str, *, succeeded: bool, finished_at: float) -> None:
-        """A tenant's job run finished (for the CronJob results the operator will report in status)."""
+        """A tenant's job run finished."""
         with self._lock:
             self.job_last_success.labels(namespace, name, job).set(1 if succeeded else 0)
             self.job_last_completion.labels(namespace, name, job).set(finished_at)

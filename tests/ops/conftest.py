@@ -61,6 +61,8 @@ class Lifecycle:
     #: scrapes taken while tenants were live and after they were deleted
     scrape_live: str = ""
     scrape_after_delete: str = ""
+    #: a scrape once the report job's result reached the tenant's status
+    scrape_jobs: str = ""
     #: every secret value the operator generated or was given (passwords, keyring keys, the store admin password)
     secret_values: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -187,6 +189,8 @@ def _run(box: Sandbox, life: Lifecycle) -> None:
         ),
         what="the compliance report ConfigMap",
     )
+    wait_until(lambda: 'job="report"' in life.scrape(), what="the job series")
+    life.scrape_jobs = life.scrape()
 
     # Deletion with both policies: Delete removes the keyring, Retain orphans it.
     box.kubectl("delete", "memorytenant", "alpha", "beta", "lost", "-n", NAMESPACE, "--wait=true", "--timeout=30s")

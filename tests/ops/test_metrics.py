@@ -133,3 +133,10 @@ def test_metrics_addresses(address: str, expected: tuple[str, int]) -> None:
 def test_a_bad_metrics_address_is_refused() -> None:
     with pytest.raises(ValueError, match="metrics address"):
         parse_address("localhost:http")
+
+
+@pytest.mark.e2e
+def test_job_results_in_status_become_job_series(lifecycle: Lifecycle) -> None:
+    labels = {"namespace": NAMESPACE, "name": "alpha", "job": "report"}
+    assert value(lifecycle.scrape_jobs, "agentmemory_tenant_job_last_success", **labels) == 1
+    assert value(lifecycle.scrape_jobs, "agentmemory_tenant_job_last_completion_timestamp_seconds", **labels) > 1.7e9
