@@ -1,9 +1,15 @@
-"""Logs (and Events) of a full lifecycle at DEBUG never contain a secret value, in any common encoding."""
+"""Logs (and Events) of a full lifecycle at DEBUG never contain a secret value, in any common encoding; JSON
+logs name the object on every line about it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from memory_sandbox.sandbox import Sandbox
+from tests.e2e.conftest import apply, tenant_manifest, wait_condition
 from tests.ops.conftest import Lifecycle, with_encodings
 
 pytestmark = pytest.mark.e2e
@@ -31,3 +37,15 @@ def test_events_contain_no_secret_value(lifecycle: Lifecycle) -> None:
     text = repr(lifecycle.events)
     assert lifecycle.events
     assert not [v for v in with_encodings(lifecycle.secret_values) if v in text]
+
+
+def test_json_logs_are_one_object_per_line_naming_the_tenant(tmp_path: Path) -> None:
+    with Sandbox(tmp_path, operator_args=("--log-format=json",)) as box:
+        box.kubectl("create", "namespace", "json-logs")
+        apply(box, tenant_manifest("json-logs", "talkative"))
+        wait_condition(box, "json-logs", "talkative", "True")
+        lines = [json.loads(line) for line in box.operator_log_text().splitlines() if line.strip()]
+    about_tenant = [r for r in lines if (r.get("object") or {}).get("kind") == "MemoryTenant"]
+    assert about_tenant, "no log line about the tenant"
+    assert all(r["object"]["namespace"] == "json-logs" and r["object"]["name"] == "talkative" for r in about_tenant)
+    assert all({"message", "timestamp", "severity"} <= set(r) for r in lines)

@@ -37,9 +37,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 # Metrics bookkeeping: an object that is really gone (its finalizer done) drops its series. Watch events only;
 # these handlers add no finalizer and never write anything.
-def forget_deleted(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def forget_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     metrics: Metrics | None = memo.get("metrics")
-    if type == "DELETED" and metrics is not None:
+    if metrics is not None:
         meta = body.get("metadata", {})
         metrics.forget(str(body.get("kind") or ""), meta.get("namespace"), str(meta.get("name") or ""))
 
@@ -51,5 +51,9 @@ def close(memo: kopf.Memo, **_: Any) -> None:
         deps.stores.close()
 
 
+def _deleted(type: str | None, **_: Any) -> bool:
+    return type == "DELETED"  # filtering here, not in the handler, keeps kopf from logging every watch event
+
+
 for _kind in KINDS:
-    kopf.on.event(GROUP, VERSION, _kind.plural)(forget_deleted)
+    kopf.on.event(GROUP, VERSION, _kind.plural, when=_deleted)(forget_deleted)
