@@ -123,3 +123,9 @@ def test_the_crds_are_exactly_those_in_crds(rendered: list[dict[str, Any]]) -> N
             **committed[name],
             "metadata": {**committed[name]["metadata"], "labels": committed[name]["metadata"].get("labels", {})},
         }, name
+
+
+def test_tenant_cronjobs_run_the_operators_own_image(rendered: list[dict[str, Any]]) -> None:
+    operator = container(rendered)
+    env = {e["name"]: e.get("value") for e in operator.get("env", [])}
+    assert env["AGENTMEMORY_JOB_IMAGE"] == operator["image"]
