@@ -4,18 +4,15 @@ exactly its bound tenants (no scan of all tenants)."""
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Any
 
 import kopf
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, CompliancePolicy, MemoryTenant
-from memory_operator.handlers.sync import Logger, reconcile_body, run_finalizer
+from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
 from memory_operator.reconcilers import policy as reconciler
 from memory_operator.reconcilers import tenant as tenant_reconciler
 from memory_operator.reconcilers.common import Event
-
-RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 
 
 @kopf.index(GROUP, VERSION, MemoryTenant.plural)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import kopf
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore
-from memory_operator.handlers.sync import Logger, reconcile_body, run_finalizer
+from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
 from memory_operator.reconcilers import store as reconciler
 from memory_operator.reconcilers.common import Event
-
-RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 
 
 @kopf.on.resume(GROUP, VERSION, MemoryStore.plural)

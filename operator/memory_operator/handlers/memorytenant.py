@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import kopf
@@ -10,10 +9,8 @@ from pydantic import ValidationError
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTenantStatus
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
-from memory_operator.handlers.sync import Logger, reconcile_body, run_finalizer
+from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
 from memory_operator.reconcilers import tenant as reconciler
-
-RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 
 
 @kopf.on.resume(GROUP, VERSION, MemoryTenant.plural)

@@ -8,6 +8,7 @@ and message, one Event when Ready changes, and kopf's PermanentError (fix the sp
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -23,12 +24,23 @@ from memory_operator.errors import InvalidSpec, ReconcileError, describe_validat
 from memory_operator.metrics import Metrics
 from memory_operator.reconcilers.common import Event, Outcome, condition, with_conditions
 
-__all__ = ["MAX_RETRY_DELAY", "Logger", "kube_errors", "reconcile_body", "retry_delay", "run", "run_finalizer"]
+__all__ = [
+    "MAX_RETRY_DELAY",
+    "RESYNC_SECONDS",
+    "Logger",
+    "kube_errors",
+    "reconcile_body",
+    "retry_delay",
+    "run",
+    "run_finalizer",
+]
 
 S = TypeVar("S", bound=StatusBase)
 M = TypeVar("M", bound=CustomObject)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 MAX_RETRY_DELAY = 60.0
+#: the periodic pass of every kind (drift repair, usage, health), read once at import: kopf timers are declared then
+RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
 
 
 class UnexpectedError(ReconcileError):
