@@ -13,9 +13,9 @@ the genesis, or to the anchor a legitimate (admin) retention trim recorded.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 __all__ = ["GENESIS", "AuditEvent", "ChainVerification", "chain_hash", "verify_entries"]
@@ -38,14 +38,22 @@ class AuditEvent:
         out["n"] = str(self.count)
         if self.subject:
             out["subject"] = self.subject
-        if self.masked:
-            out["masked"] = json.dumps(dict(sorted(self.masked.items())), separators=(",", ":"))
+        if self.masked:  # {"email":1,"phone":2}: sorted compact JSON of detector names (plain ASCII) and counts
+            out["masked"] = "{" + ",".join([f'"{k}":{int(self.masked[k])}' for k in sorted(self.masked)]) + "}"
         return out
 
 
+def canonical_json(fields: Mapping[str, str]) -> str:
+    """The form hashed into the chain: json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).
+
+    Fields are flat strings, so it is built from json's own string encoder: the same text (tested) for a fraction
+    of json.dumps' per-call cost, which matters on the append path.
+    """
+    return "{" + ",".join([f"{encode_basestring(k)}:{encode_basestring(fields[k])}" for k in sorted(fields)]) + "}"
+
+
 def chain_hash(prev: str, fields: Mapping[str, str]) -> str:
-    body = json.dumps(dict(sorted(fields.items())), separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
+    return hashlib.sha256(f"{prev}\n{canonical_json(fields)}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

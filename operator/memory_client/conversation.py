@@ -67,26 +67,28 @@ class ConversationMemory:
 
     def extend(self, messages: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any] | None]]) -> list[Message]:
         """Store several messages in one transaction, in order (one audit event for all)."""
+        masker, cipher = self._memory.masker, self._memory.cipher
         masked: dict[str, int] = {}
-        stored: list[Message] = []
+        drafts: list[tuple[str, str, dict[str, Any]]] = []
         payloads: list[bytes] = []
         for item in messages:
             role, content = item[0], item[1]
-            metadata = item[2] if len(item) > 2 else None  # (role, content[, metadata])
-            result = self._memory.masker.mask(content)
+            metadata = dict(item[2] or {}) if len(item) > 2 else {}  # (role, content[, metadata])
+            result = masker.mask(content)
             for name, n in result.counts.items():
                 masked[name] = masked.get(name, 0) + n
-            message = Message(role, result.text, self.agent, dict(metadata or {}))
-            stored.append(message)
-            payloads.append(self._memory.cipher.seal(message.to_bytes(), self.key))
+            drafts.append((role, result.text, metadata))
+            payloads.append(cipher.seal(Message.encode(role, result.text, self.agent, metadata), self.key))
         if not payloads:
             return []
         size = sum(len(p) for p in payloads)
         event = AuditEvent("save", self.key, len(payloads), self._pseudonym, masked)
         commands = self._append_commands(payloads, size)
         replies = self._memory.write_data(self.key, size, lambda _: (commands, self._memory.event(event)))
-        ids = [r.decode() for r in replies[: len(payloads)]]
-        return [m.stored_as(entry_id) for m, entry_id in zip(stored, ids, strict=True)]
+        return [
+            Message(role, text, self.agent, metadata, entry_id.decode())
+            for (role, text, metadata), entry_id in zip(drafts, replies[: len(drafts)], strict=True)  # XADDs first
+        ]
 
     def _append_commands(self, payloads: Sequence[bytes], size: int) -> list[Command]:
         commands: list[Command] = [("XADD", self.key, "*", "m", p) for p in payloads]

@@ -91,6 +91,10 @@ class Cipher:
         self._tenant = tenant_id.encode()
         self._keyring = keyring if encrypt else None
         self._aead = {k.id: AESGCM(k.material) for k in keyring.keys} if keyring else {}
+        if self._keyring is not None:  # what every new envelope starts with, and the key it is sealed with
+            kid = self._keyring.active.encode()
+            self._header = bytes([_ENCRYPTED, len(kid)]) + kid
+            self._active = self._aead[self._keyring.active]
 
     @property
     def encrypting(self) -> bool:
@@ -102,10 +106,8 @@ class Cipher:
     def seal(self, plaintext: bytes, redis_key: str) -> bytes:
         if self._keyring is None:
             return bytes([_PLAIN]) + plaintext
-        kid = self._keyring.active.encode()
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead[self._keyring.active].encrypt(nonce, plaintext, self._aad(redis_key))
-        return bytes([_ENCRYPTED, len(kid)]) + kid + nonce + sealed
+        return b"".join((self._header, nonce, self._active.encrypt(nonce, plaintext, self._aad(redis_key))))
 
     def open(self, envelope: bytes, redis_key: str) -> bytes:
         if not envelope:

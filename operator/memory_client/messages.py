@@ -3,42 +3,55 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, Final
 
 __all__ = ["Message"]
+
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
 class Message:
-    """One message. `id` is the stream entry id and `timestamp` the server time of the write (set once)."""
+    """One message. `id` is the stream entry id, whose first part is the server's clock at the write: that is the
+    message's `timestamp`, set once by the server and never stored twice."""
 
     role: str
     content: str
     agent: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
-    timestamp: datetime | None = None
+
+    @property
+    def timestamp(self) -> datetime | None:
+        """The server time of the write (None before the message is stored)."""
+        if self.id is None:
+            return None
+        return datetime.fromtimestamp(int(self.id.partition("-")[0]) / 1000, tz=UTC)
 
     def to_bytes(self) -> bytes:
-        doc: dict[str, Any] = {"r": self.role, "c": self.content}
-        if self.agent:
-            doc["a"] = self.agent
-        if self.metadata:
-            doc["m"] = self.metadata
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.encode(self.role, self.content, self.agent, self.metadata)
+
+    @staticmethod
+    def encode(role: str, content: str, agent: str | None, metadata: dict[str, Any]) -> bytes:
+        """The serialized form (before encryption), built without a Message: the append path's shortcut.
+
+        The same text as json.dumps({"r": role, "c": content[, "a": agent][, "m": metadata]}, separators=(",", ":"),
+        ensure_ascii=False) (tested), from json's own string encoder at a fraction of json.dumps' per-call cost.
+        """
+        text = f'{{"r":{encode_basestring(role)},"c":{encode_basestring(content)}'
+        if agent:
+            text += f',"a":{encode_basestring(agent)}'
+        if metadata:
+            text += f',"m":{_COMPACT.encode(metadata)}'
+        return f"{text}}}".encode()
 
     @classmethod
     def from_bytes(cls, data: bytes, entry_id: str | None = None) -> Message:
         doc = json.loads(data)
-        message = cls(doc["r"], doc["c"], doc.get("a"), doc.get("m", {}))
-        return message.stored_as(entry_id) if entry_id is not None else message
-
-    def stored_as(self, entry_id: str) -> Message:
-        """This message with the id the server gave it; the id's first part is the server's clock in ms."""
-        when = datetime.fromtimestamp(int(entry_id.split("-", 1)[0]) / 1000, tz=UTC)
-        return replace(self, id=entry_id, timestamp=when)
+        return cls(doc["r"], doc["c"], doc.get("a"), doc.get("m", {}), entry_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {

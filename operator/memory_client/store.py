@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
+import hiredis
 import redis
 from redis.connection import Connection
 from redis.exceptions import (
@@ -50,21 +52,72 @@ def decode_fields(flat: Sequence[bytes]) -> dict[str, bytes]:
 
 
 def pack(commands: Sequence[Command]) -> bytes:
-    """RESP-encode commands. redis-py's `pack_commands` costs more per command than a whole loopback round trip
-    of a small one, and a transaction here sends about a dozen."""
-    out: list[bytes] = []
-    for command in commands:
-        out.append(b"*%d\r\n" % len(command))
-        for arg in command:
-            data = arg if type(arg) is bytes else str(arg).encode()
-            out += (b"$%d\r\n" % len(data), data, b"\r\n")
-    return b"".join(out)
+    """RESP-encode commands with hiredis' packer: redis-py's `pack_commands` costs more per command than a whole
+    loopback round trip of a small one, and a transaction here sends about a dozen."""
+    # hiredis' stub types the argument as a 1-tuple; it takes any number of str/bytes/int arguments.
+    return b"".join([hiredis.pack_command(command) for command in commands])  # type: ignore[arg-type]
+
+
+def _reply_error(message: str) -> ResponseError:
+    """hiredis' factory for error replies: the redis-py exception classes the rest of the library expects."""
+    code = message.partition(" ")[0]
+    if code == "NOPERM":
+        return NoPermissionError(message)
+    if code == "EXECABORT":
+        return ExecAbortError(message)
+    return ResponseError(message)
+
+
+_MORE: Final = object()  # hiredis' "not enough data yet"; RESP2 replies are never this object
+
+
+def read_replies(conn: Connection, count: int) -> list[Any]:
+    """Read `count` replies from `conn` in as few socket reads as the data allows.
+
+    Error replies come back as ResponseError instances in place (nested ones inside EXEC's array too), so one
+    refused command does not hide the replies after it. Socket failures raise redis' TimeoutError or
+    ConnectionError, as redis-py's own reads do; the caller disconnects the connection then.
+    """
+    sock: socket.socket | None = conn._sock  # redis-py has no public accessor for the socket
+    if sock is None:
+        raise redis.ConnectionError("the connection is closed")
+    reader = hiredis.Reader(replyError=_reply_error, notEnoughData=_MORE)
+    replies: list[Any] = []
+    try:
+        while len(replies) < count:
+            reply = reader.gets()
+            if reply is _MORE:
+                data = sock.recv(65536)
+                if not data:
+                    raise redis.ConnectionError("the server closed the connection")
+                reader.feed(data)
+            else:
+                replies.append(reply)
+    except TimeoutError:
+        raise redis.TimeoutError("timed out reading replies") from None
+    except hiredis.ProtocolError:
+        raise redis.ConnectionError("the server's reply is not valid RESP") from None
+    except OSError as exc:
+        raise redis.ConnectionError(f"reading replies failed ({type(exc).__name__})") from None
+    if conn.health_check_interval:  # as redis-py's read_response: a live connection needs no PING for a while
+        conn.next_health_check = time.monotonic() + conn.health_check_interval  # type: ignore[assignment]
+    return replies
 
 
 def _first_error(replies: Sequence[Any]) -> ResponseError | None:
     errors = [r for r in replies if isinstance(r, ResponseError)]
     # EXECABORT only says "an earlier command was refused"; the refusal itself is the useful error.
     return next((e for e in errors if not isinstance(e, ExecAbortError)), errors[0] if errors else None)
+
+
+def _head_hash(head: Any) -> str:
+    """The `h` of the newest audit event, from XREVRANGE ... COUNT 1 (`[[id, [field, value, ...]]]`)."""
+    if not head:
+        return GENESIS
+    flat = head[0][1]
+    if len(flat) >= 2 and flat[-2] == b"h":  # every writer puts it last
+        return str(flat[-1].decode())
+    return decode_fields(flat).get("h", b"").decode() or GENESIS
 
 
 @dataclass
@@ -83,12 +136,21 @@ class _Lease:
     kept: bool = False  # became the primed connection: not released to the pool
 
 
+_MULTI: Final = pack([("MULTI",)])
+_EXEC: Final = pack([("EXEC",)])
+
+
 @dataclass
 class Store:
     config: MemoryConfig
     client: redis.Redis
     _primed: _Primed | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _exec_and_prime: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        audit = self.config.audit_key
+        self._exec_and_prime = pack([("EXEC",), ("WATCH", audit), ("XREVRANGE", audit, "+", "-", "COUNT", 1)])
 
     @property
     def _where(self) -> str:
@@ -160,14 +222,12 @@ class Store:
 
     @staticmethod
     def _roundtrip(conn: Connection, commands: Sequence[Command], *, check_health: bool = True) -> list[Any]:
-        conn.send_packed_command([pack(commands)], check_health=check_health)  # type: ignore[no-untyped-call]
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(conn.read_response())
-            except ResponseError as exc:  # the reply is consumed; later replies still follow in order
-                replies.append(exc)
-        return replies
+        return Store._exchange(conn, pack(commands), len(commands), check_health=check_health)
+
+    @staticmethod
+    def _exchange(conn: Connection, packed: bytes, replies: int, *, check_health: bool = True) -> list[Any]:
+        conn.send_packed_command([packed], check_health=check_health)  # type: ignore[no-untyped-call]
+        return read_replies(conn, replies)
 
     def read(self, commands: Sequence[Command]) -> list[Any]:
         """Run read commands in one round trip; raw RESP2 replies (bytes), in order.
@@ -186,13 +246,10 @@ class Store:
         return replies
 
     def audit_command(self, event: AuditEvent, head: Any) -> Command:
-        prev = GENESIS
-        if head:  # XREVRANGE ... COUNT 1: [[id, [field, value, ...]]]
-            prev = decode_fields(head[0][1]).get("h", b"").decode() or GENESIS
+        prev = _head_hash(head)
         fields = event.fields(self.config.actor, time.time_ns() // 1_000_000)
-        fields_with_link = {**fields, "prev": prev, "h": chain_hash(prev, fields)}
-        flat = [part for item in fields_with_link.items() for part in item]
-        return ("XADD", self.config.audit_key, "*", *flat)
+        flat = [part for item in fields.items() for part in item]
+        return ("XADD", self.config.audit_key, "*", *flat, "prev", prev, "h", chain_hash(prev, fields))
 
     def _applied(self, audit_xadd: Command, head: Any) -> bool:
         """Whether a transaction whose connection died was applied, decided by its audit event.
@@ -203,7 +260,7 @@ class Store:
         """
         start = f"({head[0][0].decode()}" if head else "-"
         after = self.read([("XRANGE", self.config.audit_key, start, "+", "COUNT", 1)])[0]
-        digest = audit_xadd[audit_xadd.index("h") + 1]
+        digest = audit_xadd[-1]  # audit_command puts the hash last
         return bool(after) and decode_fields(after[0][1]).get("h", b"").decode() == digest
 
     def transact(
@@ -238,15 +295,13 @@ class Store:
                         self._roundtrip(conn, [("UNWATCH",)])
                     return data, []
                 tail = [self.audit_command(event, head)] if event is not None else []
-                batch: list[Command] = [("MULTI",), *commands, *tail, ("EXEC",)]
-                if audited:
-                    batch += [
-                        ("WATCH", self.config.audit_key),
-                        ("XREVRANGE", self.config.audit_key, "+", "-", "COUNT", 1),
-                    ]
+                batch: list[Command] = [*commands, *tail]
+                # MULTI, the writes, EXEC (then, audited, WATCH + the new head: the next call's primed state).
+                close, closing = (self._exec_and_prime, 4) if audited else (_EXEC, 2)
                 try:
                     # No health-check PING on the primed connection: its reconnect would drop the WATCH.
-                    written = self._roundtrip(conn, batch, check_health=primed is None)
+                    packed = b"".join((_MULTI, pack(batch), close))
+                    written = self._exchange(conn, packed, len(batch) + closing, check_health=primed is None)
                 except (redis.ConnectionError, redis.TimeoutError):
                     conn.disconnect()  # type: ignore[no-untyped-call]
                     if not tail:  # unaudited: nothing tells whether it was applied
@@ -256,7 +311,7 @@ class Store:
                             f"lost the connection to {self._where} after the write was applied; its replies are lost"
                         ) from None
                     continue  # provably not applied (see _applied): safe to run again
-                outcome = written[len(commands) + len(tail) + 1]
+                outcome = written[len(batch) + 1]
                 if isinstance(outcome, ResponseError):  # refused while queueing: nothing ran
                     self._raise(_first_error(written) or outcome, batch)
                 if audited and not any(isinstance(r, ResponseError) for r in written[-2:]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memory_client import AgentMemory
-from memory_client.audit import GENESIS, AuditEvent, chain_hash, verify_entries
+from memory_client.audit import GENESIS, AuditEvent, canonical_json, chain_hash, verify_entries
 from memory_sandbox.engine import Engine
 
 from .conftest import Tenant
@@ -183,3 +184,8 @@ def test_swapping_any_two_entries_is_detected(n: int, data: st.DataObject) -> No
 @pytest.mark.parametrize("n", [0, 1, 50])
 def test_intact_generated_chains_verify(n: int) -> None:
     assert verify_entries(_chain(n)).ok
+
+
+@given(st.dictionaries(st.text(), st.text()))
+def test_the_canonical_form_is_json_dumps_with_sorted_keys(fields: dict[str, str]) -> None:
+    assert canonical_json(fields) == json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 import time
+from typing import Any
 
-from memory_client import AgentMemory, HeuristicTokenCounter
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memory_client import AgentMemory, HeuristicTokenCounter, Message
 from memory_sandbox.engine import Engine
 
 from .conftest import Provisioner, Tenant
@@ -120,3 +125,15 @@ def test_many_processes_appending_lose_nothing(tenant: Tenant) -> None:
     stored = [m.content for m in memory.conversation("shared", "u1").messages()]
     assert sorted(stored) == sorted(f"{n}:{i}" for n in range(writers) for i in range(each))
     assert memory.verify_audit().ok
+
+
+@given(st.text(), st.text(), st.one_of(st.none(), st.text()), st.dictionaries(st.text(), st.integers() | st.text()))
+def test_the_stored_form_is_compact_json(role: str, content: str, agent: str | None, metadata: dict[str, Any]) -> None:
+    doc: dict[str, Any] = {"r": role, "c": content}
+    if agent:
+        doc["a"] = agent
+    if metadata:
+        doc["m"] = metadata
+    expected = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    assert Message.encode(role, content, agent, metadata) == expected
+    assert Message.from_bytes(expected) == Message(role, content, agent or None, metadata)

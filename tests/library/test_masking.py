@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from unittest import mock
+
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from memory_client import MASKING_DETECTORS, Keyring, Masker
+from memory_client.masking import _DETECTORS, _luhn, _Outline, _outline
 from memory_sandbox.engine import Engine
 
 from .conftest import Provisioner, keyring_json
@@ -26,6 +31,7 @@ TRUE_POSITIVES = [
     ("IBAN GB82WEST12345698765432", "iban"),
     ("from 192.168.10.254", "ip_address"),
     ("from 2001:db8::8a2e:370:7334", "ip_address"),
+    ("from fe80::abcd", "ip_address"),
 ]
 
 NEAR_MISSES = [
@@ -83,11 +89,121 @@ def _luhn_complete(body: str) -> str:
     raise AssertionError
 
 
+def _luhn_reference(digits: str) -> bool:
+    total = 0
+    for i, d in enumerate(int(c) for c in reversed(digits)):
+        total += (d * 2 - 9 if d * 2 > 9 else d * 2) if i % 2 else d
+    return total % 10 == 0
+
+
+ARABIC_INDIC_DIGITS = "".join(chr(0x0660 + d) for d in range(10))
+
+
+@given(st.text(alphabet="0123456789" + ARABIC_INDIC_DIGITS, min_size=1, max_size=19))
+def test_luhn_agrees_with_the_textbook_definition(digits: str) -> None:
+    assert _luhn(digits) == _luhn_reference(digits)
+
+
 @given(st.text(alphabet="0123456789", min_size=15, max_size=15).filter(lambda s: s[0] != "0"), st.sampled_from(" -"))
 def test_every_luhn_valid_16_digit_card_is_masked(body: str, sep: str) -> None:
     number = _luhn_complete(body)
     grouped = sep.join(number[i : i + 4] for i in range(0, 16, 4))
     assert ALL.mask(f"pay with {grouped} please").text == "pay with [CARD] please"
+
+
+def _ungated_outline(text: str) -> _Outline:
+    return dataclasses.replace(_outline(text), possible=frozenset(MASKING_DETECTORS))
+
+
+def _digits(n: int) -> st.SearchStrategy[str]:
+    return st.text(alphabet="0123456789", min_size=n, max_size=n)
+
+
+def _iban(country: str, bban: str, grouped: bool) -> str:
+    numeric = "".join(str(int(c, 36)) for c in bban + country + "00")
+    compact = f"{country}{98 - int(numeric) % 97:02d}{bban}"
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4)) if grouped else compact
+
+
+_HEX = st.text(alphabet="0123456789abcdefABCDEF", min_size=0, max_size=4)
+# Shapes each detector looks for (valid or nearly so), to be mixed with noise.
+_SHAPES = st.one_of(
+    st.tuples(_digits(3), _digits(2), _digits(4)).map("-".join),  # SSN
+    st.lists(st.integers(0, 299).map(str), min_size=4, max_size=4).map(".".join),  # IPv4 (and near misses)
+    st.lists(_HEX, min_size=3, max_size=8).map(":".join),  # IPv6, incl. "::" runs
+    st.tuples(
+        st.sampled_from(["DE", "GB", "FR", "NL"]),
+        st.text(alphabet="0123456789", min_size=11, max_size=30),
+        st.booleans(),
+    ).map(lambda t: _iban(*t)),  # valid IBANs, grouped or compact
+    st.tuples(st.lists(_digits(4), min_size=3, max_size=5), st.sampled_from([" ", "-", ""])).map(
+        lambda t: t[1].join(t[0])
+    ),  # card-like
+    st.tuples(
+        st.sampled_from(["+", "(", ""]),
+        _digits(3),
+        st.sampled_from([") ", " ", "-", "."]),
+        _digits(3),
+        st.sampled_from([" ", "-", "."]),
+        _digits(4),
+    ).map("".join),  # phone-like
+    st.tuples(
+        st.text(alphabet="abc.1_+%é-", min_size=1, max_size=5),
+        st.sampled_from(["@example.com", "@x.io", "@", "@@a.de", "@a-b.c.org"]),
+    ).map("".join),  # email-like
+)
+
+
+_TEXTS = st.lists(
+    st.one_of(
+        _SHAPES,
+        st.text(alphabet="0123456789 -.:+()@", max_size=8),
+        st.text(alphabet="abcdefXYZ_ é٣", max_size=6),
+    ),
+    max_size=8,
+).map("".join)
+
+
+@given(_TEXTS)
+# Each gate at its boundary: the fewest digits (or colons) its detector can match with.
+@example("call (415) 555-0132")
+@example("card 4222222222222 ok")
+@example("ssn 123-45-6789")
+@example("from 1.2.3.4")
+@example("from fe80::1")
+@example("IBAN GB61WESTABCDEFGHIJK")  # only the check digits are digits
+def test_the_cheap_gates_never_change_a_result(text: str) -> None:
+    """Each detector's gate is a necessary condition of its pattern: running every pattern gives the same result."""
+    gated = ALL.mask(text)
+    with mock.patch("memory_client.masking._outline", _ungated_outline):
+        assert ALL.mask(text) == gated
+
+
+PLAIN_PATTERNS = {  # the patterns as first written; the detectors' own forms are tuned for speed
+    "email": r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+    "payment_card": r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])",
+    "phone": r"(?<![\w+])\+?(?:\(\d{1,4}\)|\d{1,4})(?:[ .-]?(?:\(\d{1,4}\)|\d{2,4})){2,5}(?![\w])",
+}
+
+
+@given(_TEXTS)
+def test_tuned_scans_find_exactly_what_the_plain_patterns_find(text: str) -> None:
+    for detector in _DETECTORS:
+        if detector.name in PLAIN_PATTERNS:
+            plain = [m.span() for m in re.finditer(PLAIN_PATTERNS[detector.name], text)]
+            assert list(detector.scan(detector, text, _outline(text))) == plain, detector.name
+
+
+@given(_TEXTS)
+def test_ascii_forms_match_where_the_patterns_match(text: str) -> None:
+    """On ASCII text, each detector's form for the text's shape finds exactly the spans its pattern finds."""
+    shape = _outline(text.encode("ascii", "replace").decode()).shape
+    assert shape is not None
+    ascii_text = text.encode("ascii", "replace").decode()
+    for detector in _DETECTORS:
+        if detector.ascii_pattern is not None:
+            expected = [m.span() for m in detector.pattern.finditer(ascii_text)]
+            assert [m.span() for m in detector.ascii_pattern.finditer(shape)] == expected, detector.name
 
 
 @given(st.text(alphabet=st.characters(categories=["L", "Zs"]), max_size=200))
