@@ -2,9 +2,10 @@
 
 On one engine in one run, for histories of 10, 1,000 and 100,000 messages (built with pipelined bulk writes):
 (a) the library with encryption, masking (all detectors) and the hash-chained audit trail (reads audited too),
+every message holding an e-mail address and a card number, (a') the same with messages holding no personal data,
 (b) the library with all three off, (c) the seed's pattern (GET the whole JSON history, append, SET it back),
 (d) a raw redis-py RPUSH (the floor). Each variant appends `--appends` messages one by one and reads the last
-50 messages `--reads` times; (a), (b) and (d) take turns call by call, so drifts in machine speed hit them alike.
+50 messages `--reads` times; (a), (a'), (b) and (d) take turns call by call, so drifts in machine speed hit them alike.
 The seed pattern is timed on its own, and at 100,000 messages appends only `--blob-appends-large` times (each
 append rewrites ~10 MB). The tenant and its ACL users are provisioned with the operator's own code.
 
@@ -34,6 +35,8 @@ from memory_sandbox.engine import Engine
 LENGTHS = (10, 1_000, 100_000)
 BATCH = 1_000
 TEXT = "Customer jane.doe@example.com says order 4471 was charged twice on card 4111 1111 1111 1111; refund by Friday."
+# As long, without personal data: what most of an agent's messages look like.
+PLAIN = "Customer says order 4471 was charged twice on the card on file; the refund should arrive by Friday, thanks."
 
 
 def provision(engine: Engine) -> dict[str, str]:
@@ -82,18 +85,19 @@ class Variant:
 
 
 class Library(Variant):
-    def __init__(self, memory: AgentMemory, label: str, conversation: str) -> None:
+    def __init__(self, memory: AgentMemory, label: str, conversation: str, text: str = TEXT) -> None:
         self.label = label
         self.memory = memory
         self.conversation = conversation
+        self.text = text
 
     def build(self, length: int) -> None:
         self.chat = self.memory.conversation(f"{self.conversation}-{length}", "subject-1", agent="bench")
         for start in range(0, length, BATCH):
-            self.chat.extend([("human", TEXT)] * min(BATCH, length - start))
+            self.chat.extend([("human", self.text)] * min(BATCH, length - start))
 
     def append(self) -> None:
-        self.chat.append("human", TEXT)
+        self.chat.append("human", self.text)
 
     def read_last(self, n: int) -> object:
         return self.chat.last(n)
@@ -160,6 +164,7 @@ def main() -> None:
         seed = SeedBlob(raw, prefix)
         variants: list[Variant] = [
             Library(full, "(a) library: encryption+masking+audit", "full"),
+            Library(full, "(a') the same, no personal data", "plain", PLAIN),
             Library(off, "(b) library: all three off", "off"),
             seed,
             RawList(raw, prefix),
@@ -186,7 +191,8 @@ def main() -> None:
             floor[length] = appends[RawList.label]
         print("\nappend cost relative to (d):")
         for length in LENGTHS:
-            ratios = ", ".join(f"{v.label[:3]} {results[(v.label, length)] / floor[length]:.2f}x" for v in variants[:3])
+            ratio = {v.label.split()[0]: results[(v.label, length)] / floor[length] for v in variants}
+            ratios = ", ".join(f"{name} {value:.2f}x" for name, value in ratio.items())
             print(f"  {length:>7} messages: {ratios}")
         verdict = full.verify_audit()
         print(f"\naudit chain after the run: ok={verdict.ok}, {verdict.checked} events")

@@ -10,6 +10,8 @@ file); no kopf or kubernetes imports, so agents install only redis, cryptography
         chat.append("human", "My card 4111 1111 1111 1111 was charged twice")   # stored masked + encrypted
         recent = chat.within_tokens(2000)
 
+asyncio agents use `AsyncAgentMemory` (same API, awaitable; the sync operations on worker threads).
+
 Key schema (P = MEMORY_KEY_PREFIX ``mem:{ns}:{name}:``; A = the agent's area ``P agent:{agent}:``, which is
 MEMORY_AGENT_PREFIX under strict isolation; S = MEMORY_SHARED_PREFIX ``P shared:``; {subj} is a pseudonym,
 the first 32 hex digits of SHA-256(tenant id NUL subject), so user ids never appear in key names)::
@@ -31,6 +33,7 @@ sealed with AES-256-GCM under the keyring's active key, bound to its key name (s
 
 from __future__ import annotations
 
+from memory_client.aio import AsyncAgentMemory, AsyncConversationMemory, AsyncSharedContext
 from memory_client.audit import AuditEvent, ChainVerification
 from memory_client.client import AgentActivity, AgentMemory, AuditRecord, Usage
 from memory_client.config import MASKING_DETECTORS, MemoryConfig
@@ -65,6 +68,9 @@ __all__ = [
     "AgentActivity",
     "AgentMemory",
     "AgentMemoryError",
+    "AsyncAgentMemory",
+    "AsyncConversationMemory",
+    "AsyncSharedContext",
     "AuditEvent",
     "AuditRecord",
     "ChainVerification",

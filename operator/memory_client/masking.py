@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 import re
 import string
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import AnyStr, Final
 
@@ -53,10 +53,22 @@ def _ip(match: str) -> bool:
     return True
 
 
+_PHONE_MIN_DIGITS: Final = 10  # the fewest digits a phone number has
+
+
+def _count_digits(text: str) -> int:
+    """What `\\d` matches, counted (in C for ASCII text, the usual case)."""
+    if text.isascii():
+        return len(text) - len(text.encode().translate(None, b"0123456789"))
+    return sum(c.isdigit() for c in text)
+
+
 def _phone(match: str) -> bool:
     digits = _NOT_DIGIT.sub("", match)
     # A bare run of digits is more often an id or an amount than a phone number: require a + or a separator.
-    return 10 <= len(digits) <= 15 and (match.startswith("+") or _PHONE_SEPARATOR.search(match) is not None)
+    return _PHONE_MIN_DIGITS <= len(digits) <= 15 and (
+        match.startswith("+") or _PHONE_SEPARATOR.search(match) is not None
+    )
 
 
 def _always(_: str) -> bool:
@@ -73,7 +85,7 @@ _IPV4_DOT: Final = re.compile(r"\d\.\d")
 class _Outline:
     """What the scans may use, worked out once per text: which detectors can match at all, and the shape."""
 
-    possible: frozenset[str]
+    possible: set[str]  # names of the detectors that can match
     shape: bytes | None  # ASCII text with every digit turned into "0" and every capital into "A"; None otherwise
 
 
@@ -87,24 +99,28 @@ def _outline(text: str) -> _Outline:
         digits = shape.count(b"0")
         iban, ssn, ipv4 = b"AA00" in shape, b"0-0" in shape, b"0.0" in shape
     else:
-        digits = sum(c.isdigit() for c in text)
+        digits = _count_digits(text)
         iban, ssn, ipv4 = (p.search(text) is not None for p in (_IBAN_START, _SSN_DASH, _IPV4_DOT))
-    possible = {
-        "email": "@" in text,
-        "iban": digits >= 2 and iban,
-        "payment_card": digits >= 13,
-        "ssn": digits >= 9 and ssn,
-        "ip_address": ipv4 or text.count(":") >= 2,  # IPv4 needs a digit dot digit, IPv6 two colons
-        "phone": digits >= 10,
-    }
-    return _Outline(frozenset(name for name, maybe in possible.items() if maybe), shape)
+    possible = {"email"} if "@" in text else set()
+    if digits >= 2 and iban:
+        possible.add("iban")
+    if digits >= 13:
+        possible.add("payment_card")
+    if digits >= 9 and ssn:
+        possible.add("ssn")
+    if ipv4 or text.count(":") >= 2:  # IPv4 needs a digit dot digit, IPv6 two colons
+        possible.add("ip_address")
+    if digits >= _PHONE_MIN_DIGITS:
+        possible.add("phone")
+    return _Outline(possible, shape)
 
 
 Span = tuple[int, int]
-Scan = Callable[["_Detector", str, _Outline], Iterator[Span]]
+Taken = tuple[int, int, "_Detector"]  # a span masked already, and by which detector
+Scan = Callable[["_Detector", str, _Outline, Sequence[Taken]], Iterator[Span]]
 
 
-def _scan(detector: _Detector, text: str, outline: _Outline) -> Iterator[Span]:
+def _scan(detector: _Detector, text: str, outline: _Outline, _: Sequence[Taken]) -> Iterator[Span]:
     """Where `detector.pattern` matches, as `finditer` finds it (on an ASCII text's shape when it has a form for it)."""
     if outline.shape is not None and detector.ascii_pattern is not None:
         return (m.span() for m in detector.ascii_pattern.finditer(outline.shape))
@@ -114,7 +130,7 @@ def _scan(detector: _Detector, text: str, outline: _Outline) -> Iterator[Span]:
 _EMAIL_LOCAL: Final = frozenset(string.ascii_letters + string.digits + "._%+-")
 
 
-def _scan_emails(detector: _Detector, text: str, _: _Outline) -> Iterator[Span]:
+def _scan_emails(detector: _Detector, text: str, _: _Outline, __: Sequence[Taken]) -> Iterator[Span]:
     """The email pattern's `finditer`, with each search started where the next match can first begin.
 
     A match holds exactly one "@" (neither part may contain one) and starts inside the run of local-part
@@ -137,23 +153,27 @@ _PHONE_RUN: Final = re.compile(r"[+(\d][\d+() .-]*")  # a maximal run of the cha
 _PHONE_RUN_SHAPE: Final = re.compile(rb"[+(0][0+() .-]*")  # the same in an ASCII text's shape
 
 
-def _scan_phones(detector: _Detector, text: str, outline: _Outline) -> Iterator[Span]:
-    """The phone pattern's `finditer`, run only inside the runs of characters a match can consist of.
+def _scan_phones(detector: _Detector, text: str, outline: _Outline, taken: Sequence[Taken]) -> Iterator[Span]:
+    """The phone pattern's `finditer` matches that could be masked, searched only where they can be.
 
-    A match is a run of digits, "+", "(", ")", " ", ".", "-" starting at "+", "(" or a digit, so it lies inside one
-    maximal such run; each run is searched with the character after it still visible to the final lookahead.
-    The engine no longer tries the pattern's lookbehind at every letter of the prose between numbers.
+    A match is made of digits, "+", "(", ")", " ", ".", "-" and starts at "+", "(" or a digit, so it lies inside
+    one maximal run of those characters (searched with the character after it still visible to the final
+    lookahead), and runs do not affect each other. A run with fewer digits than a phone number has, or lying
+    inside text already masked, can hold no match that would be masked, so it is not searched at all.
     """
     if outline.shape is not None and detector.ascii_pattern is not None:
-        yield from _search_runs(detector.ascii_pattern, _PHONE_RUN_SHAPE, outline.shape)
-    else:
-        yield from _search_runs(detector.pattern, _PHONE_RUN, text)
+        return _phone_spans(detector.ascii_pattern, _PHONE_RUN_SHAPE, outline.shape, text, taken)
+    return _phone_spans(detector.pattern, _PHONE_RUN, text, text, taken)
 
 
-def _search_runs(pattern: re.Pattern[AnyStr], runs: re.Pattern[AnyStr], text: AnyStr) -> Iterator[Span]:
-    for run in runs.finditer(text):
-        start, end = run.start(), run.end() + 1
-        while (match := pattern.search(text, start, end)) is not None:
+def _phone_spans(
+    pattern: re.Pattern[AnyStr], runs: re.Pattern[AnyStr], subject: AnyStr, text: str, taken: Sequence[Taken]
+) -> Iterator[Span]:
+    for run in runs.finditer(subject):
+        start, end = run.span()
+        if _count_digits(text[start:end]) < _PHONE_MIN_DIGITS or any(s <= start and end <= e for s, e, _ in taken):
+            continue
+        while (match := pattern.search(subject, start, end + 1)) is not None:
             yield match.span()
             start = match.end()
 
@@ -164,7 +184,9 @@ class _Detector:
     label: str
     pattern: re.Pattern[str]
     valid: Callable[[str], bool]
-    scan: Scan = _scan  # the pattern's match spans, left to right (as finditer; tests hold tuned scans to that)
+    # The pattern's match spans, left to right, as finditer finds them, or all of those that could be masked
+    # (tests hold each tuned scan to the plain finditer).
+    scan: Scan = _scan
     # The same pattern over an ASCII text's shape (digits "0", capitals "A"; spans are the text's): literal
     # characters instead of Unicode categories, several times cheaper. Only for patterns that never look at
     # a digit's value or a capital's letter; tests hold it to `pattern`.
@@ -253,12 +275,12 @@ class Masker:
     def mask(self, text: str) -> MaskResult:
         if not self._detectors:
             return MaskResult(text)
-        taken: list[tuple[int, int, _Detector]] = []
+        taken: list[Taken] = []
         outline = _outline(text)
         for detector in self._detectors:
             if detector.name not in outline.possible:
                 continue
-            for start, end in detector.scan(detector, text, outline):
+            for start, end in detector.scan(detector, text, outline, taken):
                 if any(start < e and s < end for s, e, _ in taken) or not detector.valid(text[start:end]):
                     continue
                 taken.append((start, end, detector))

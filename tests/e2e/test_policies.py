@@ -36,8 +36,16 @@ def test_policy_shows_requirements_and_reaches_bound_tenants(sandbox: Sandbox, n
         lambda: secret(sandbox, namespace, "bound-memory-credentials").get("MEMORY_RETENTION_DAYS") == "30",
         what="the tenant's Secret to follow the policy",
     )
-    tenant = get_json(sandbox, "memorytenant", "bound", "-n", namespace)
-    assert tenant["status"]["effectivePolicy"]["messageRetentionDays"] == 30
+    # The Secret is written before the status (secrets first), so the status follows a moment later.
+    wait_until(
+        lambda: (
+            get_json(sandbox, "memorytenant", "bound", "-n", namespace)["status"]["effectivePolicy"][
+                "messageRetentionDays"
+            ]
+            == 30
+        ),
+        what="the tenant's status to follow the policy",
+    )
 
 
 def test_contradictory_policy_is_invalid_and_its_tenants_say_so(sandbox: Sandbox, namespace: str) -> None:
