@@ -56,6 +56,7 @@ class ConversationMemory:
         self.summary_key = memory.keys.summary(self.key)
         self._index = memory.keys.subject_index(subject)
         self._pseudonym = memory.keys.subject_token(subject)
+        self._activity_fields = (f"{agent}:n", f"{agent}:at", f"{agent}:key")  # this agent's fields in S activity
         self.counter = counter or default_token_counter()
         self.summarizer = summarizer
 
@@ -81,7 +82,7 @@ class ConversationMemory:
             payloads.append(cipher.seal(Message.encode(role, result.text, self.agent, metadata), self.key))
         if not payloads:
             return []
-        size = sum(len(p) for p in payloads)
+        size = sum(map(len, payloads))
         event = AuditEvent("save", self.key, len(payloads), self._pseudonym, masked)
         commands = self._append_commands(payloads, size)
         replies = self._memory.write_data(self.key, size, lambda _: (commands, self._memory.event(event)))
@@ -91,16 +92,15 @@ class ConversationMemory:
         ]
 
     def _append_commands(self, payloads: Sequence[bytes], size: int) -> list[Command]:
+        memory = self._memory
         commands: list[Command] = [("XADD", self.key, "*", "m", p) for p in payloads]
-        commands += self._memory.retention_commands(self.key)
-        commands += [("SADD", self._index, self.key), *self._memory.retention_commands(self._index, trim=False)]
-        now = time.time_ns() // 1_000_000
-        activity = self._memory.keys.activity
-        commands += [
-            ("HINCRBY", activity, f"{self.agent}:n", len(payloads)),
-            ("HSET", activity, f"{self.agent}:at", now, f"{self.agent}:key", self.key),
-        ]
-        commands += self._memory.usage_commands(self.key, size)
+        commands += memory.retention_commands(self.key)
+        commands.append(("SADD", self._index, self.key))
+        commands += memory.retention_commands(self._index, trim=False)
+        activity, agent = memory.keys.activity, self._activity_fields
+        commands.append(("HINCRBY", activity, agent[0], len(payloads)))
+        commands.append(("HSET", activity, agent[1], time.time_ns() // 1_000_000, agent[2], self.key))
+        commands += memory.usage_commands(self.key, size)
         return commands
 
     def clear(self) -> int:

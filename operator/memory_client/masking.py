@@ -14,7 +14,8 @@ import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import AnyStr, Final
+from operator import itemgetter
+from typing import AnyStr, Final, NamedTuple
 
 __all__ = ["MaskResult", "Masker"]
 
@@ -81,8 +82,7 @@ _SSN_DASH: Final = re.compile(r"\d-\d")
 _IPV4_DOT: Final = re.compile(r"\d\.\d")
 
 
-@dataclass(frozen=True, slots=True)
-class _Outline:
+class _Outline(NamedTuple):
     """What the scans may use, worked out once per text: which detectors can match at all, and the shape."""
 
     possible: set[str]  # names of the detectors that can match
@@ -123,8 +123,8 @@ Scan = Callable[["_Detector", str, _Outline, Sequence[Taken]], Iterator[Span]]
 def _scan(detector: _Detector, text: str, outline: _Outline, _: Sequence[Taken]) -> Iterator[Span]:
     """Where `detector.pattern` matches, as `finditer` finds it (on an ASCII text's shape when it has a form for it)."""
     if outline.shape is not None and detector.ascii_pattern is not None:
-        return (m.span() for m in detector.ascii_pattern.finditer(outline.shape))
-    return (m.span() for m in detector.pattern.finditer(text))
+        return iter([m.span() for m in detector.ascii_pattern.finditer(outline.shape)])
+    return iter([m.span() for m in detector.pattern.finditer(text)])
 
 
 _EMAIL_LOCAL: Final = frozenset(string.ascii_letters + string.digits + "._%+-")
@@ -281,12 +281,15 @@ class Masker:
             if detector.name not in outline.possible:
                 continue
             for start, end in detector.scan(detector, text, outline, taken):
-                if any(start < e and s < end for s, e, _ in taken) or not detector.valid(text[start:end]):
-                    continue
-                taken.append((start, end, detector))
+                for s, e, _ in taken:
+                    if start < e and s < end:  # overlaps what a detector of higher priority masked
+                        break
+                else:
+                    if detector.valid(text[start:end]):
+                        taken.append((start, end, detector))
         if not taken:
             return MaskResult(text)
-        taken.sort(key=lambda t: t[0])
+        taken.sort(key=itemgetter(0))
         out: list[str] = []
         counts: dict[str, int] = {}
         cursor = 0

@@ -15,9 +15,9 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Final, NoReturn
 
 import hiredis
@@ -30,7 +30,7 @@ from redis.exceptions import (
     ResponseError,
 )
 
-from memory_client.audit import GENESIS, AuditEvent, chain_hash
+from memory_client.audit import GENESIS, AuditEvent
 from memory_client.config import MemoryConfig
 from memory_client.errors import ConflictError, MemoryConnectionError, MemoryPermissionError
 
@@ -105,9 +105,14 @@ def read_replies(conn: Connection, count: int) -> list[Any]:
 
 
 def _first_error(replies: Sequence[Any]) -> ResponseError | None:
-    errors = [r for r in replies if isinstance(r, ResponseError)]
-    # EXECABORT only says "an earlier command was refused"; the refusal itself is the useful error.
-    return next((e for e in errors if not isinstance(e, ExecAbortError)), errors[0] if errors else None)
+    first = None
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            # EXECABORT only says "an earlier command was refused"; the refusal itself is the useful error.
+            if not isinstance(reply, ExecAbortError):
+                return reply
+            first = first or reply
+    return first
 
 
 def _head_hash(head: Any) -> str:
@@ -130,14 +135,43 @@ class _Primed:
     at: float = field(default_factory=time.monotonic)
 
 
-@dataclass
-class _Lease:
-    conn: Connection
-    kept: bool = False  # became the primed connection: not released to the pool
-
-
 _MULTI: Final = pack([("MULTI",)])
 _EXEC: Final = pack([("EXEC",)])
+
+
+class _Lease:
+    """A pooled connection (or the primed one) for one operation, as a context manager. On any failure it is
+    disconnected, so no WATCH or MULTI state ever reaches its next user; released to the pool on success unless
+    it became the primed connection (`kept`)."""
+
+    __slots__ = ("conn", "kept", "store")
+
+    def __init__(self, store: Store, primed: _Primed | None) -> None:
+        self.store = store
+        self.kept = False
+        if primed is not None:
+            self.conn = primed.conn
+            return
+        try:
+            self.conn = store.client.connection_pool.get_connection()
+        except AuthenticationError:
+            raise MemoryPermissionError(f"{store.who()} could not authenticate at {store.where}") from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise MemoryConnectionError(f"cannot reach the store at {store.where} ({type(exc).__name__})") from None
+
+    def __enter__(self) -> _Lease:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        pool = self.store.client.connection_pool
+        if kind is None:
+            if not self.kept:
+                pool.release(self.conn)
+            return
+        self.conn.disconnect()  # type: ignore[no-untyped-call]
+        pool.release(self.conn)
+        if issubclass(kind, (redis.ConnectionError, redis.TimeoutError)):
+            raise MemoryConnectionError(f"lost the connection to {self.store.where} ({kind.__name__})") from None
 
 
 @dataclass
@@ -153,18 +187,18 @@ class Store:
         self._exec_and_prime = pack([("EXEC",), ("WATCH", audit), ("XREVRANGE", audit, "+", "-", "COUNT", 1)])
 
     @property
-    def _where(self) -> str:
+    def where(self) -> str:
         kwargs = self.client.connection_pool.connection_kwargs
         return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
-    def _who(self) -> str:
+    def who(self) -> str:
         return self.config.username or "the tenant user"
 
     def _raise(self, error: ResponseError, commands: Sequence[Command]) -> NoReturn:
         if isinstance(error, NoPermissionError):
             names = sorted({str(c[0]) for c in commands if c[0] not in ("MULTI", "EXEC", "WATCH")})
             raise MemoryPermissionError(
-                f"{self._who()} is not allowed one of {', '.join(names)} on these keys "
+                f"{self.who()} is not allowed one of {', '.join(names)} on these keys "
                 "(another tenant's prefix, another agent's area under strict isolation, or a denied command)"
             ) from None
         raise error
@@ -191,34 +225,8 @@ class Store:
         if primed is not None:
             primed.conn.disconnect()  # type: ignore[no-untyped-call]
 
-    @contextmanager
-    def _connection(self, primed: _Primed | None = None) -> Iterator[_Lease]:
-        """A pooled connection (or the primed one); on any failure it is disconnected, so no WATCH or MULTI
-        state ever reaches its next user. Released to the pool unless it became the primed connection."""
-        pool = self.client.connection_pool
-        if primed is not None:
-            conn = primed.conn
-        else:
-            try:
-                conn = pool.get_connection()
-            except AuthenticationError:
-                raise MemoryPermissionError(f"{self._who()} could not authenticate at {self._where}") from None
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                raise MemoryConnectionError(f"cannot reach the store at {self._where} ({type(exc).__name__})") from None
-        lease = _Lease(conn)
-        try:
-            yield lease
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            pool.release(conn)
-            raise MemoryConnectionError(f"lost the connection to {self._where} ({type(exc).__name__})") from None
-        except BaseException:
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            pool.release(conn)
-            raise
-        else:
-            if not lease.kept:
-                pool.release(conn)
+    def _connection(self, primed: _Primed | None = None) -> _Lease:
+        return _Lease(self, primed)
 
     @staticmethod
     def _roundtrip(conn: Connection, commands: Sequence[Command], *, check_health: bool = True) -> list[Any]:
@@ -246,10 +254,12 @@ class Store:
         return replies
 
     def audit_command(self, event: AuditEvent, head: Any) -> Command:
-        prev = _head_hash(head)
-        fields = event.fields(self.config.actor, time.time_ns() // 1_000_000)
-        flat = [part for item in fields.items() for part in item]
-        return ("XADD", self.config.audit_key, "*", *flat, "prev", prev, "h", chain_hash(prev, fields))
+        return (
+            "XADD",
+            self.config.audit_key,
+            "*",
+            *event.record(self.config.actor, time.time_ns() // 1_000_000, _head_hash(head)),
+        )
 
     def _applied(self, audit_xadd: Command, head: Any) -> bool:
         """Whether a transaction whose connection died was applied, decided by its audit event.
@@ -308,13 +318,17 @@ class Store:
                         raise
                     if self._applied(tail[0], head):
                         raise MemoryConnectionError(
-                            f"lost the connection to {self._where} after the write was applied; its replies are lost"
+                            f"lost the connection to {self.where} after the write was applied; its replies are lost"
                         ) from None
                     continue  # provably not applied (see _applied): safe to run again
                 outcome = written[len(batch) + 1]
                 if isinstance(outcome, ResponseError):  # refused while queueing: nothing ran
                     self._raise(_first_error(written) or outcome, batch)
-                if audited and not any(isinstance(r, ResponseError) for r in written[-2:]):
+                if (
+                    audited
+                    and not isinstance(written[-1], ResponseError)
+                    and not isinstance(written[-2], ResponseError)
+                ):
                     # A stale WATCH on a connection that goes back to the pool can only cause a retry.
                     self._keep_primed(lease, written[-1])
             if outcome is None:  # a watched key moved: nothing ran; back off with jitter and retry

@@ -189,3 +189,22 @@ def test_intact_generated_chains_verify(n: int) -> None:
 @given(st.dictionaries(st.text(), st.text()))
 def test_the_canonical_form_is_json_dumps_with_sorted_keys(fields: dict[str, str]) -> None:
     assert canonical_json(fields) == json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@given(
+    st.text(min_size=1),
+    st.text(),
+    st.integers(-5, 10**9),
+    st.text(),
+    st.dictionaries(st.sampled_from(["email", "phone", "ssn", "iban"]), st.integers(1, 9)),
+    st.text(min_size=1),
+    st.integers(0, 2**42),
+)
+def test_an_events_record_is_its_fields_linked_by_the_chain_hash(
+    action: str, target: str, count: int, subject: str, masked: dict[str, int], actor: str, now: int
+) -> None:
+    event = AuditEvent(action, target, count, subject, masked)
+    fields = event.fields(actor, now)
+    prev = chain_hash(GENESIS, {"seed": action})
+    flat = [part for item in fields.items() for part in item]
+    assert event.record(actor, now, prev) == [*flat, "prev", prev, "h", chain_hash(prev, fields)]

@@ -113,7 +113,7 @@ def test_every_luhn_valid_16_digit_card_is_masked(body: str, sep: str) -> None:
 
 
 def _ungated_outline(text: str) -> _Outline:
-    return dataclasses.replace(_outline(text), possible=set(MASKING_DETECTORS))
+    return _outline(text)._replace(possible=set(MASKING_DETECTORS))
 
 
 def _digits(n: int) -> st.SearchStrategy[str]:
