@@ -56,7 +56,8 @@ class ConversationMemory:
         self.summary_key = memory.keys.summary(self.key)
         self._index = memory.keys.subject_index(subject)
         self._pseudonym = memory.keys.subject_token(subject)
-        self._activity_fields = (f"{agent}:n", f"{agent}:at", f"{agent}:key")  # this agent's fields in S activity
+        # This agent's fields in the activity hash (the cross-agent report): messages, last write, last key.
+        self._count_field, self._at_field, self._key_field = f"{agent}:n", f"{agent}:at", f"{agent}:key"
         self.counter = counter or default_token_counter()
         self.summarizer = summarizer
 
@@ -97,9 +98,9 @@ class ConversationMemory:
         commands += memory.retention_commands(self.key)
         commands.append(("SADD", self._index, self.key))
         commands += memory.retention_commands(self._index, trim=False)
-        activity, agent = memory.keys.activity, self._activity_fields
-        commands.append(("HINCRBY", activity, agent[0], len(payloads)))
-        commands.append(("HSET", activity, agent[1], time.time_ns() // 1_000_000, agent[2], self.key))
+        activity = memory.keys.activity
+        commands.append(("HINCRBY", activity, self._count_field, len(payloads)))
+        commands.append(("HSET", activity, self._at_field, time.time_ns() // 1_000_000, self._key_field, self.key))
         commands += memory.usage_commands(self.key, size)
         return commands
 
