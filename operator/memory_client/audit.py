@@ -12,11 +12,14 @@ the genesis, or to the anchor a legitimate (admin) retention trim recorded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
+
+from memory_client.resp import HOLE, Arg, Hole, Template
 
 __all__ = ["GENESIS", "AuditEvent", "ChainVerification", "chain_hash", "verify_entries"]
 
@@ -43,30 +46,58 @@ class AuditEvent:
         return out
 
     def _masked_json(self) -> str:
-        """{"email":1,"phone":2}: sorted compact JSON of detector names (plain ASCII) and counts."""
-        return "{" + ",".join([f'"{k}":{int(self.masked[k])}' for k in sorted(self.masked)]) + "}"
+        return _counts_json(tuple(self.masked.items()))
 
-    def record(self, actor: str, now_ms: int, prev: str) -> list[str]:
-        """The event as stream fields (name, value, ...): `fields()`, then `prev` and `h` linking it to `prev`.
+    def xadd(self, stream: str, actor: str, now_ms: int, prev: str) -> tuple[bytes, str]:
+        """The packed XADD appending this event to `stream`, linked to `prev`, and the event's hash `h`.
 
-        The append path's shortcut to `fields()` + `chain_hash()`: the canonical JSON is written out in its sorted
-        key order directly (tests hold both to the generic forms).
+        Its fields are `fields()`, then `prev` and `h`. The append path's shortcut to packing those and
+        `chain_hash()`: everything but the time, the masked counts and the links is packed, and written out as
+        canonical JSON in its sorted key order, once per event shape (tests hold both to the generic forms).
         """
-        ts, n = str(now_ms), str(self.count)  # digits (and a sign): nothing to escape in JSON
-        flat = ["v", "1", "ts", ts, "actor", actor, "action", self.action, "target", self.target, "n", n]
-        subject = masked = ""
-        if self.subject:
-            flat += ["subject", self.subject]
-            subject = f',"subject":{encode_basestring(self.subject)}'
+        shape = _event_shape(stream, actor, self.action, self.target, self.count, self.subject, bool(self.masked))
+        ts = str(now_ms)  # digits (and a sign): nothing to escape in JSON
         if self.masked:
             counts = self._masked_json()
-            flat += ["masked", counts]
-            masked = f',"masked":{encode_basestring(counts)}'
-        canonical = (
-            f'{{"action":{encode_basestring(self.action)},"actor":{encode_basestring(actor)}{masked},"n":"{n}"'
-            f'{subject},"target":{encode_basestring(self.target)},"ts":"{ts}","v":"1"}}'
-        )
-        return [*flat, "prev", prev, "h", hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()]
+            canonical = f'{shape.head},"masked":{encode_basestring(counts)}{shape.middle}{ts}{shape.tail}'
+            digest = hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
+            return shape.xadd.fill(ts.encode(), counts.encode(), prev.encode(), digest.encode()), digest
+        canonical = f"{shape.head}{shape.middle}{ts}{shape.tail}"
+        digest = hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
+        return shape.xadd.fill(ts.encode(), prev.encode(), digest.encode()), digest
+
+
+@functools.lru_cache(maxsize=256)
+def _counts_json(counts: tuple[tuple[str, int], ...]) -> str:
+    """{"email":1,"phone":2}: sorted compact JSON of detector names (plain ASCII) and counts (a few shapes recur)."""
+    return "{" + ",".join([f'"{name}":{int(n)}' for name, n in sorted(counts)]) + "}"
+
+
+class _EventShape(NamedTuple):
+    """What events alike but for their time, masked counts and links share: their XADD with holes for those, and
+    their canonical JSON around the masked counts (between `head` and `middle`) and the time (before `tail`)."""
+
+    xadd: Template
+    head: str
+    middle: str
+    tail: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _event_shape(
+    stream: str, actor: str, action: str, target: str, count: int, subject: str, masked: bool
+) -> _EventShape:
+    n = str(count)
+    fields: list[Arg | Hole] = ["v", "1", "ts", HOLE, "actor", actor, "action", action, "target", target, "n", n]
+    if subject:
+        fields += ["subject", subject]
+    if masked:
+        fields += ["masked", HOLE]
+    xadd = Template([("XADD", stream, "*", *fields, "prev", HOLE, "h", HOLE)])
+    head = f'{{"action":{encode_basestring(action)},"actor":{encode_basestring(actor)}'
+    about = f',"subject":{encode_basestring(subject)}' if subject else ""
+    middle = f',"n":"{n}"{about},"target":{encode_basestring(target)},"ts":"'
+    return _EventShape(xadd, head, middle, '","v":"1"}')
 
 
 def canonical_json(fields: Mapping[str, str]) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
@@ -22,13 +21,15 @@ from memory_client.keys import KeySchema
 from memory_client.masking import Masker
 from memory_client.messages import Message
 from memory_client.optimize import Summarizer
+from memory_client.resp import Command, Hole
 from memory_client.shared import SharedContext
-from memory_client.store import Command, Plan, Store, decode_fields
+from memory_client.store import Plan, Store, decode_fields
 from memory_client.tokens import TokenCounter
 
 __all__ = ["AgentActivity", "AgentMemory", "AuditRecord", "Usage"]
 
 _DAY_MS = 86_400_000
+_Size = TypeVar("_Size", int, Hole)
 _AUDIT_PAGE = 1000
 
 
@@ -137,18 +138,20 @@ class AgentMemory:
     def event(self, event: AuditEvent) -> AuditEvent | None:
         return event if self.auditing else None
 
-    def retention_commands(self, key: str, *, trim: bool = True) -> list[Command]:
-        """TTL (and, for streams, a trim by entry age) from the effective retention."""
+    def retention_commands(self, key: str) -> list[Command]:
+        """The TTL from the effective retention (streams are trimmed by entry age as well: `retention_cutoff`)."""
+        days = self.config.retention_days
+        return [] if days is None else [("PEXPIRE", key, days * _DAY_MS)]
+
+    def retention_cutoff(self, now_ms: int) -> bytes:
+        """The stream entry id (for XTRIM MINID) of the oldest entry within the effective retention at `now_ms`."""
         days = self.config.retention_days
         if days is None:
-            return []
-        commands: list[Command] = [("PEXPIRE", key, days * _DAY_MS)]
-        if trim:  # `~`: the server trims whole macro-nodes, cheap; exactness is the retention job's
-            cutoff = time.time_ns() // 1_000_000 - days * _DAY_MS
-            commands.insert(0, ("XTRIM", key, "MINID", "~", f"{cutoff}-0"))
-        return commands
+            raise ValueError("no retention is in effect")
+        return b"%d-0" % (now_ms - days * _DAY_MS)
 
-    def usage_commands(self, key: str, size: int) -> list[Command]:
+    def usage_commands(self, key: str, size: _Size) -> list[tuple[str, str, str, _Size]]:
+        """Count `size` more bytes written to `key` (`size` may be a template's HOLE)."""
         return [("HINCRBY", self.keys.usage, "bytes", size), ("HINCRBY", self.keys.sizes, key, size)]
 
     def write_data(

@@ -7,6 +7,7 @@ trims by that id (XTRIM MINID) and sets a TTL; nothing ever rewrites the history
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from memory_client.audit import AuditEvent
 from memory_client.messages import Message
 from memory_client.optimize import ContextOptimizer, OptimizedContext, Summarizer
-from memory_client.store import Command, Plan, decode_fields
+from memory_client.resp import HOLE, Command, Packed, Shape, Template
+from memory_client.store import Plan, decode_fields
 from memory_client.tokens import MESSAGE_OVERHEAD, TokenCounter, default_token_counter
 
 if TYPE_CHECKING:
@@ -92,17 +94,34 @@ class ConversationMemory:
             for (role, text, metadata), entry_id in zip(drafts, replies[: len(drafts)], strict=True)  # XADDs first
         ]
 
-    def _append_commands(self, payloads: Sequence[bytes], size: int) -> list[Command]:
-        memory = self._memory
-        commands: list[Command] = [("XADD", self.key, "*", "m", p) for p in payloads]
-        commands += memory.retention_commands(self.key)
-        commands.append(("SADD", self._index, self.key))
-        commands += memory.retention_commands(self._index, trim=False)
+    @functools.cached_property
+    def _append_templates(self) -> tuple[Template, Template, Template]:
+        """An append's commands packed once: one XADD per message and the upkeep after them; and both together,
+        for the usual append of one message."""
+        memory, key = self._memory, self.key
         activity = memory.keys.activity
-        commands.append(("HINCRBY", activity, self._count_field, len(payloads)))
-        commands.append(("HSET", activity, self._at_field, time.time_ns() // 1_000_000, self._key_field, self.key))
-        commands += memory.usage_commands(self.key, size)
-        return commands
+        xadd: Shape = ("XADD", key, "*", "m", HOLE)
+        upkeep: list[Shape] = []
+        if self._config.retention_days is not None:
+            # `~`: the server trims whole macro-nodes, cheap; exactness is the retention job's.
+            upkeep += [("XTRIM", key, "MINID", "~", HOLE), *memory.retention_commands(key)]
+        upkeep += [("SADD", self._index, key), *memory.retention_commands(self._index)]
+        upkeep += [("HINCRBY", activity, self._count_field, HOLE)]
+        upkeep += [("HSET", activity, self._at_field, HOLE, self._key_field, key)]
+        upkeep += memory.usage_commands(key, HOLE)
+        return Template([xadd]), Template(upkeep), Template([xadd, *upkeep])
+
+    def _append_commands(self, payloads: Sequence[bytes], size: int) -> Packed:
+        xadd, upkeep, one = self._append_templates
+        now_ms = time.time_ns() // 1_000_000
+        written = b"%d" % size
+        values: tuple[bytes, ...] = (b"%d" % len(payloads), b"%d" % now_ms, written, written)
+        if self._config.retention_days is not None:
+            values = (self._memory.retention_cutoff(now_ms), *values)
+        if len(payloads) == 1:
+            return Packed(one.fill(payloads[0], *values), one.names)
+        data = b"".join([*map(xadd.fill, payloads), upkeep.fill(*values)])
+        return Packed(data, xadd.names * len(payloads) + upkeep.names)
 
     def clear(self) -> int:
         """Delete the conversation and its summary; returns how many keys existed."""
@@ -195,7 +214,7 @@ class ConversationMemory:
                 commands += [("SET", self.summary_key, sealed), ("SADD", self._index, self.summary_key)]
                 grown = len(sealed) - (len(reads[0]) if reads[0] else 0)
                 commands += self._memory.usage_commands(self.summary_key, grown)
-                commands += self._memory.retention_commands(self.summary_key, trim=False)
+                commands += self._memory.retention_commands(self.summary_key)
             # MINID keeps entries >= the id given: the first kept one, or past the last dropped when none is kept.
             boundary = (kept[0].id or "0-0") if kept else _after(dropped[-1].id or "0-0")
             commands.append(("XTRIM", self.key, "MINID", boundary))

@@ -85,14 +85,19 @@ _IPV4_DOT: Final = re.compile(r"\d\.\d")
 class _Outline(NamedTuple):
     """What the scans may use, worked out once per text: which detectors can match at all, and the shape."""
 
-    possible: set[str]  # names of the detectors that can match
+    possible: set[str]  # names of the detectors whose pattern's characters (other than digits) the text has
+    digits: int  # how many digits (what `\d` matches) the text holds
     shape: bytes | None  # ASCII text with every digit turned into "0" and every capital into "A"; None otherwise
+
+    def digits_in(self, text: str, start: int, end: int) -> int:
+        return self.shape.count(b"0", start, end) if self.shape is not None else _count_digits(text[start:end])
 
 
 def _outline(text: str) -> _Outline:
-    """Gates: a detector is tried only if the text meets a necessary condition of its pattern (never a heuristic:
-    tests check that the gates change no result). Most messages hold no personal data, and each pattern costs
-    several microseconds per message where these tests cost well under one."""
+    """Gates: a detector is tried only if the text meets necessary conditions of its pattern: these characters,
+    and (see `Masker.mask`) its fewest digits outside what is masked already. Never a heuristic: tests check that
+    the gates change no result. Most messages hold no personal data, and each pattern costs several microseconds
+    per message where these tests cost well under one."""
     shape: bytes | None = None
     if text.isascii():  # the usual case: one C-level pass, then substring tests
         shape = text.encode().translate(_SHAPE)
@@ -101,52 +106,47 @@ def _outline(text: str) -> _Outline:
     else:
         digits = _count_digits(text)
         iban, ssn, ipv4 = (p.search(text) is not None for p in (_IBAN_START, _SSN_DASH, _IPV4_DOT))
-    possible = {"email"} if "@" in text else set()
-    if digits >= 2 and iban:
+    possible = {"payment_card", "phone"}
+    if "@" in text:
+        possible.add("email")
+    if iban:
         possible.add("iban")
-    if digits >= 13:
-        possible.add("payment_card")
-    if digits >= 9 and ssn:
+    if ssn:
         possible.add("ssn")
     if ipv4 or text.count(":") >= 2:  # IPv4 needs a digit dot digit, IPv6 two colons
         possible.add("ip_address")
-    if digits >= _PHONE_MIN_DIGITS:
-        possible.add("phone")
-    return _Outline(possible, shape)
+    return _Outline(possible, digits, shape)
 
 
 Span = tuple[int, int]
 Taken = tuple[int, int, "_Detector"]  # a span masked already, and by which detector
-Scan = Callable[["_Detector", str, _Outline, Sequence[Taken]], Iterator[Span]]
+Scan = Callable[["_Detector", str, _Outline, Sequence[Taken]], Iterable[Span]]
 
 
-def _scan(detector: _Detector, text: str, outline: _Outline, _: Sequence[Taken]) -> Iterator[Span]:
+def _scan(detector: _Detector, text: str, outline: _Outline, _: Sequence[Taken]) -> list[Span]:
     """Where `detector.pattern` matches, as `finditer` finds it (on an ASCII text's shape when it has a form for it)."""
     if outline.shape is not None and detector.ascii_pattern is not None:
-        return iter([m.span() for m in detector.ascii_pattern.finditer(outline.shape)])
-    return iter([m.span() for m in detector.pattern.finditer(text)])
+        return [m.span() for m in detector.ascii_pattern.finditer(outline.shape)]
+    return [m.span() for m in detector.pattern.finditer(text)]
 
 
-_EMAIL_LOCAL: Final = frozenset(string.ascii_letters + string.digits + "._%+-")
+def _scan_emails(detector: _Detector, text: str, _: _Outline, __: Sequence[Taken]) -> list[Span]:
+    """The email pattern's `finditer`, with each search started after the last space before the next "@".
 
-
-def _scan_emails(detector: _Detector, text: str, _: _Outline, __: Sequence[Taken]) -> Iterator[Span]:
-    """The email pattern's `finditer`, with each search started where the next match can first begin.
-
-    A match holds exactly one "@" (neither part may contain one) and starts inside the run of local-part
-    characters right before it, so nothing before that run can start a match: searching from there finds the
-    same leftmost match without trying the pattern at every position of the text.
+    A match holds exactly one "@" (neither part may contain one), and its local part holds no space. So the next
+    match starts after the last space before the next "@" (if its "@" is that one) or after that "@" (if a later
+    one): searching from there finds the same leftmost match without trying every position of the text.
     """
+    spans: list[Span] = []
     cursor = 0
     while (at := text.find("@", cursor)) != -1:
-        start = at
-        while start > cursor and text[start - 1] in _EMAIL_LOCAL:
-            start -= 1
+        start = max(text.rfind(" ", cursor, at) + 1, cursor)
         match = detector.pattern.search(text, start)  # lookbehinds still see the text before `start`
         if match is None:
-            return
-        yield match.span()
+            break
+        spans.append(match.span())
         cursor = match.end()
+    return spans
 
 
 _PHONE_RUN: Final = re.compile(r"[+(\d][\d+() .-]*")  # a maximal run of the characters a phone match is made of
@@ -191,6 +191,7 @@ class _Detector:
     # characters instead of Unicode categories, several times cheaper. Only for patterns that never look at
     # a digit's value or a capital's letter; tests hold it to `pattern`.
     ascii_pattern: re.Pattern[bytes] | None = None
+    min_digits: int = 0  # the fewest digits a match that would be masked holds
 
 
 # Order is priority when matches overlap (an email's digits are not a phone number; a card is not a phone).
@@ -207,6 +208,7 @@ _DETECTORS: Final = (
         "IBAN",
         re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"),
         _iban,
+        min_digits=2,
     ),
     # "\d(?<![\d-]\d)" is "(?<![\d-])\d" written digit first, so the engine skips to digits in C instead of
     # trying the lookbehind at every position (the whole scan costs about half).
@@ -216,12 +218,14 @@ _DETECTORS: Final = (
         re.compile(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?![\d-])"),
         _card,
         ascii_pattern=re.compile(rb"0(?<![0-]0)(?:[ -]?0){12,18}(?![0-])"),
+        min_digits=13,
     ),
     _Detector(
         "ssn",
         "SSN",
         re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])"),
         _always,
+        min_digits=9,
     ),
     _Detector(
         "ip_address",
@@ -236,6 +240,7 @@ _DETECTORS: Final = (
         _phone,
         _scan_phones,
         re.compile(rb"(?<![\w+])\+?(?:\(0{1,4}\)|0{1,4})(?:[ .-]?(?:\(0{1,4}\)|0{2,4})){2,5}(?![\w])"),
+        min_digits=_PHONE_MIN_DIGITS,
     ),
 )
 
@@ -277,8 +282,9 @@ class Masker:
             return MaskResult(text)
         taken: list[Taken] = []
         outline = _outline(text)
+        free = outline.digits  # digits outside what is masked already: a later match must lie outside it
         for detector in self._detectors:
-            if detector.name not in outline.possible:
+            if detector.name not in outline.possible or free < detector.min_digits:
                 continue
             for start, end in detector.scan(detector, text, outline, taken):
                 for s, e, _ in taken:
@@ -287,6 +293,7 @@ class Masker:
                 else:
                     if detector.valid(text[start:end]):
                         taken.append((start, end, detector))
+                        free -= outline.digits_in(text, start, end)
         if not taken:
             return MaskResult(text)
         taken.sort(key=itemgetter(0))

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from memory_client.audit import AuditEvent
 from memory_client.errors import ConflictError
-from memory_client.store import Command, Plan, decode_fields
+from memory_client.resp import Command
+from memory_client.store import Plan, decode_fields
 
 if TYPE_CHECKING:
     from memory_client.client import AgentMemory
@@ -63,8 +64,8 @@ class SharedContext:
         commands: list[Command] = [
             ("HSET", self.key, "v", version, "d", envelope, "by", actor, "at", now),
             ("XADD", self.log_key, "*", "actor", actor, "v", version, "keys", json.dumps(changed)),
-            *self._memory.retention_commands(self.key, trim=False),
-            *self._memory.retention_commands(self.log_key, trim=False),
+            *self._memory.retention_commands(self.key),
+            *self._memory.retention_commands(self.log_key),
             *self._memory.usage_commands(self.key, len(envelope)),
         ]
         return commands, self._memory.event(AuditEvent(action, self.key, len(changed)))

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NamedTuple, NoReturn
 
 import hiredis
 import redis
@@ -33,12 +33,13 @@ from redis.exceptions import (
 from memory_client.audit import GENESIS, AuditEvent
 from memory_client.config import MemoryConfig
 from memory_client.errors import ConflictError, MemoryConnectionError, MemoryPermissionError
+from memory_client.resp import Command, Packed, pack
 
-__all__ = ["Command", "Plan", "Store", "decode_fields", "pack"]
+__all__ = ["Plan", "Store", "decode_fields"]
 
-Command = tuple[str | bytes | int, ...]
-# What a transaction writes, decided from what it read: the commands and the audit event (None: not audited).
-Plan = tuple[Sequence[Command], AuditEvent | None]
+# What a transaction writes, decided from what it read: the commands (maybe packed already) and the audit event
+# (None: not audited).
+Plan = tuple[Sequence[Command] | Packed, AuditEvent | None]
 
 _MAX_ATTEMPTS: Final = 200
 # A primed connection is used only this soon after priming: older ones may have been closed by the server's idle
@@ -49,13 +50,6 @@ _PRIMED_MAX_AGE: Final = 5.0
 def decode_fields(flat: Sequence[bytes]) -> dict[str, bytes]:
     """A stream entry's or HGETALL's flat field/value list as a dict with text names."""
     return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
-
-
-def pack(commands: Sequence[Command]) -> bytes:
-    """RESP-encode commands with hiredis' packer: redis-py's `pack_commands` costs more per command than a whole
-    loopback round trip of a small one, and a transaction here sends about a dozen."""
-    # hiredis' stub types the argument as a 1-tuple; it takes any number of str/bytes/int arguments.
-    return b"".join([hiredis.pack_command(command) for command in commands])  # type: ignore[arg-type]
 
 
 def _reply_error(message: str) -> ResponseError:
@@ -69,6 +63,16 @@ def _reply_error(message: str) -> ResponseError:
 
 
 _MORE: Final = object()  # hiredis' "not enough data yet"; RESP2 replies are never this object
+_ERRORS: Final = frozenset({ResponseError, NoPermissionError, ExecAbortError})  # what `_reply_error` makes
+_readers = threading.local()  # one reply reader per thread: empty after every complete read, dropped on failure
+
+
+def _reader() -> hiredis.Reader:
+    try:
+        reader: hiredis.Reader = _readers.reader
+    except AttributeError:
+        reader = _readers.reader = hiredis.Reader(replyError=_reply_error, notEnoughData=_MORE)
+    return reader
 
 
 def read_replies(conn: Connection, count: int) -> list[Any]:
@@ -81,7 +85,7 @@ def read_replies(conn: Connection, count: int) -> list[Any]:
     sock: socket.socket | None = conn._sock  # redis-py has no public accessor for the socket
     if sock is None:
         raise redis.ConnectionError("the connection is closed")
-    reader = hiredis.Reader(replyError=_reply_error, notEnoughData=_MORE)
+    reader = _reader()
     replies: list[Any] = []
     try:
         while len(replies) < count:
@@ -93,18 +97,27 @@ def read_replies(conn: Connection, count: int) -> list[Any]:
                 reader.feed(data)
             else:
                 replies.append(reply)
-    except TimeoutError:
-        raise redis.TimeoutError("timed out reading replies") from None
-    except hiredis.ProtocolError:
-        raise redis.ConnectionError("the server's reply is not valid RESP") from None
-    except OSError as exc:
-        raise redis.ConnectionError(f"reading replies failed ({type(exc).__name__})") from None
+    except BaseException as exc:
+        del _readers.reader  # it may hold part of a reply
+        if isinstance(exc, TimeoutError):
+            raise redis.TimeoutError("timed out reading replies") from None
+        if isinstance(exc, hiredis.ProtocolError):
+            raise redis.ConnectionError("the server's reply is not valid RESP") from None
+        if isinstance(exc, OSError):
+            raise redis.ConnectionError(f"reading replies failed ({type(exc).__name__})") from None
+        raise
     if conn.health_check_interval:  # as redis-py's read_response: a live connection needs no PING for a while
         conn.next_health_check = time.monotonic() + conn.health_check_interval  # type: ignore[assignment]
     return replies
 
 
+def _names(commands: Sequence[Command]) -> list[str]:
+    return [str(command[0]) for command in commands]
+
+
 def _first_error(replies: Sequence[Any]) -> ResponseError | None:
+    if _ERRORS.isdisjoint(map(type, replies)):  # the usual case, decided in C
+        return None
     first = None
     for reply in replies:
         if isinstance(reply, ResponseError):
@@ -125,14 +138,24 @@ def _head_hash(head: Any) -> str:
     return decode_fields(flat).get("h", b"").decode() or GENESIS
 
 
-@dataclass
-class _Primed:
+class _Primed(NamedTuple):
     """A connection that WATCHes the audit stream, and the head it read right after the WATCH."""
 
     conn: Connection
     head: Any
-    pid: int
-    at: float = field(default_factory=time.monotonic)
+    forks: int  # `_forks` when primed: a child process must not use its parent's socket
+    at: float
+
+
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks  # noqa: PLW0603 - a counter the fork hook bumps; os.getpid() per write is a system call
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 _MULTI: Final = pack([("MULTI",)])
@@ -194,11 +217,11 @@ class Store:
     def who(self) -> str:
         return self.config.username or "the tenant user"
 
-    def _raise(self, error: ResponseError, commands: Sequence[Command]) -> NoReturn:
+    def _raise(self, error: ResponseError, names: Sequence[str]) -> NoReturn:
         if isinstance(error, NoPermissionError):
-            names = sorted({str(c[0]) for c in commands if c[0] not in ("MULTI", "EXEC", "WATCH")})
+            denied = sorted(set(names) - {"MULTI", "EXEC", "WATCH"})
             raise MemoryPermissionError(
-                f"{self.who()} is not allowed one of {', '.join(names)} on these keys "
+                f"{self.who()} is not allowed one of {', '.join(denied)} on these keys "
                 "(another tenant's prefix, another agent's area under strict isolation, or a denied command)"
             ) from None
         raise error
@@ -206,7 +229,7 @@ class Store:
     def _take_primed(self) -> _Primed | None:
         with self._lock:
             primed, self._primed = self._primed, None
-        if primed is None or primed.pid != os.getpid():  # after a fork the socket is the parent's: leave it
+        if primed is None or primed.forks != _forks:  # after a fork the socket is the parent's: leave it
             return None
         if time.monotonic() - primed.at > _PRIMED_MAX_AGE:
             primed.conn.disconnect()  # type: ignore[no-untyped-call]
@@ -217,7 +240,7 @@ class Store:
     def _keep_primed(self, lease: _Lease, head: Any) -> None:
         with self._lock:
             if self._primed is None:
-                self._primed = _Primed(lease.conn, head, os.getpid())
+                self._primed = _Primed(lease.conn, head, _forks, time.monotonic())
                 lease.kept = True
 
     def close(self) -> None:
@@ -250,18 +273,10 @@ class Store:
                 replies = self._roundtrip(lease.conn, commands)
         error = _first_error(replies)
         if error is not None:
-            self._raise(error, commands)
+            self._raise(error, _names(commands))
         return replies
 
-    def audit_command(self, event: AuditEvent, head: Any) -> Command:
-        return (
-            "XADD",
-            self.config.audit_key,
-            "*",
-            *event.record(self.config.actor, time.time_ns() // 1_000_000, _head_hash(head)),
-        )
-
-    def _applied(self, audit_xadd: Command, head: Any) -> bool:
+    def _applied(self, digest: str, head: Any) -> bool:
         """Whether a transaction whose connection died was applied, decided by its audit event.
 
         The event was queued in the same MULTI as the writes (all or nothing), linked to `head` under WATCH, so
@@ -270,7 +285,6 @@ class Store:
         """
         start = f"({head[0][0].decode()}" if head else "-"
         after = self.read([("XRANGE", self.config.audit_key, start, "+", "COUNT", 1)])[0]
-        digest = audit_xadd[-1]  # audit_command puts the hash last
         return bool(after) and decode_fields(after[0][1]).get("h", b"").decode() == digest
 
     def transact(
@@ -304,26 +318,30 @@ class Store:
                     if primed is not None or watch or audited:
                         self._roundtrip(conn, [("UNWATCH",)])
                     return data, []
-                tail = [self.audit_command(event, head)] if event is not None else []
-                batch: list[Command] = [*commands, *tail]
+                body = commands if isinstance(commands, Packed) else Packed.of(commands)
+                names, xadd, digest = body.names, b"", ""
+                if event is not None:
+                    now_ms = time.time_ns() // 1_000_000
+                    xadd, digest = event.xadd(self.config.audit_key, self.config.actor, now_ms, _head_hash(head))
+                    names += ("XADD",)
                 # MULTI, the writes, EXEC (then, audited, WATCH + the new head: the next call's primed state).
                 close, closing = (self._exec_and_prime, 4) if audited else (_EXEC, 2)
                 try:
                     # No health-check PING on the primed connection: its reconnect would drop the WATCH.
-                    packed = b"".join((_MULTI, pack(batch), close))
-                    written = self._exchange(conn, packed, len(batch) + closing, check_health=primed is None)
+                    packed = b"".join((_MULTI, body.data, xadd, close))
+                    written = self._exchange(conn, packed, len(names) + closing, check_health=primed is None)
                 except (redis.ConnectionError, redis.TimeoutError):
                     conn.disconnect()  # type: ignore[no-untyped-call]
-                    if not tail:  # unaudited: nothing tells whether it was applied
+                    if not digest:  # unaudited: nothing tells whether it was applied
                         raise
-                    if self._applied(tail[0], head):
+                    if self._applied(digest, head):
                         raise MemoryConnectionError(
                             f"lost the connection to {self.where} after the write was applied; its replies are lost"
                         ) from None
                     continue  # provably not applied (see _applied): safe to run again
-                outcome = written[len(batch) + 1]
+                outcome = written[len(names) + 1]
                 if isinstance(outcome, ResponseError):  # refused while queueing: nothing ran
-                    self._raise(_first_error(written) or outcome, batch)
+                    self._raise(_first_error(written) or outcome, names)
                 if (
                     audited
                     and not isinstance(written[-1], ResponseError)
@@ -336,8 +354,8 @@ class Store:
                 continue
             error = _first_error(outcome)
             if error is not None:
-                self._raise(error, batch)
-            return data, outcome[: len(commands)]
+                self._raise(error, names)
+            return data, outcome[: len(body.names)]
         raise ConflictError(f"gave up after {_MAX_ATTEMPTS} attempts: too many concurrent writers")
 
     def _watch_and_read(
@@ -362,5 +380,5 @@ class Store:
             replies = self._roundtrip(lease.conn, first)
         error = _first_error(replies)
         if error is not None:
-            self._raise(error, first)
+            self._raise(error, _names(first))
         return replies[watches : watches + len(reads)], (replies[-1] if audited else None)

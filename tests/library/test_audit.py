@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from memory_client import AgentMemory
 from memory_client.audit import GENESIS, AuditEvent, canonical_json, chain_hash, verify_entries
+from memory_client.resp import pack
 from memory_sandbox.engine import Engine
 
 from .conftest import Tenant
@@ -200,11 +201,15 @@ def test_the_canonical_form_is_json_dumps_with_sorted_keys(fields: dict[str, str
     st.text(min_size=1),
     st.integers(0, 2**42),
 )
-def test_an_events_record_is_its_fields_linked_by_the_chain_hash(
+def test_an_events_xadd_is_its_fields_linked_by_the_chain_hash(
     action: str, target: str, count: int, subject: str, masked: dict[str, int], actor: str, now: int
 ) -> None:
     event = AuditEvent(action, target, count, subject, masked)
     fields = event.fields(actor, now)
     prev = chain_hash(GENESIS, {"seed": action})
+    digest = chain_hash(prev, fields)
     flat = [part for item in fields.items() for part in item]
-    assert event.record(actor, now, prev) == [*flat, "prev", prev, "h", chain_hash(prev, fields)]
+    expected = pack([("XADD", "audit:t", "*", *flat, "prev", prev, "h", digest)])
+    # Twice: the second is packed from the cached shape of the first.
+    assert event.xadd("audit:t", actor, now, prev) == (expected, digest)
+    assert event.xadd("audit:t", actor, now, prev) == (expected, digest)

@@ -127,6 +127,26 @@ def test_many_processes_appending_lose_nothing(tenant: Tenant) -> None:
     assert memory.verify_audit().ok
 
 
+def test_a_forked_child_never_writes_on_its_parents_connection(tenant: Tenant) -> None:
+    """The parent's last write left a connection watching the audit stream; a child forked then has a copy of
+    that socket, and writing on it would interleave with the parent's traffic. The child opens its own."""
+    memory = tenant.memory("alpha")
+    chat = memory.conversation("forked", "u1")
+    chat.append("human", "before the fork")  # leaves the primed connection
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=lambda: [chat.append("ai", f"child {i}") for i in range(5)])
+    child.start()
+    chat.append("human", "parent, while the child writes")
+    child.join(60)
+    assert child.exitcode == 0
+    chat.append("human", "parent, after")
+    stored = [m.content for m in chat.messages()]
+    assert sorted(stored) == sorted(
+        ["before the fork", "parent, while the child writes", "parent, after"] + [f"child {i}" for i in range(5)]
+    )
+    assert memory.verify_audit().ok
+
+
 @given(st.text(), st.text(), st.one_of(st.none(), st.text()), st.dictionaries(st.text(), st.integers() | st.text()))
 def test_the_stored_form_is_compact_json(role: str, content: str, agent: str | None, metadata: dict[str, Any]) -> None:
     doc: dict[str, Any] = {"r": role, "c": content}

@@ -113,7 +113,8 @@ def test_every_luhn_valid_16_digit_card_is_masked(body: str, sep: str) -> None:
 
 
 def _ungated_outline(text: str) -> _Outline:
-    return _outline(text)._replace(possible=set(MASKING_DETECTORS))
+    """Every detector possible, and digits enough for all of them however many are masked."""
+    return _outline(text)._replace(possible=set(MASKING_DETECTORS), digits=10**9)
 
 
 def _digits(n: int) -> st.SearchStrategy[str]:
@@ -207,6 +208,8 @@ PLAIN._detectors = tuple(dataclasses.replace(d, scan=_plain_scan, ascii_pattern=
 @example("call 555 0132 or 4111 1111 1111 1111 or +44 20 7946 0958")  # short run, run inside a card, a phone
 @example("card 4111 1111 1111 1111 +44 20 7946 0958")  # one run: a card, then a phone
 @example("from 10.0.0.1 +1 415 555 0132")  # one run: an IP address, then a phone
+@example("4111 1111 1111 1111 call 415-555-0132")  # a card, then the fewest digits a phone can have
+@example("ssn 123-45-6789 card 4222222222222")  # an SSN masked, then a card with the fewest digits
 def test_the_tuned_masker_masks_exactly_as_the_plain_algorithm(text: str) -> None:
     tuned = ALL.mask(text)
     with mock.patch("memory_client.masking._outline", _ungated_outline):
