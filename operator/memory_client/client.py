@@ -164,20 +164,18 @@ class AgentMemory:
         watch: Sequence[str] = (),
     ) -> list[Any]:
         """A write of about `size` bytes to `key`, refused before anything is written when over quota."""
-        quota = self.config.quota_keys is not None or self.config.quota_bytes is not None
-        extra: list[Command] = []
-        if quota:
-            extra = [("HGET", self.keys.usage, "bytes"), ("HLEN", self.keys.sizes), ("HEXISTS", self.keys.sizes, key)]
+        if self.config.quota_keys is None and self.config.quota_bytes is None:
+            return self.store.transact(decide, reads=reads, watch=watch, audited=self.auditing)[1]
+        extra = [("HGET", self.keys.usage, "bytes"), ("HLEN", self.keys.sizes), ("HEXISTS", self.keys.sizes, key)]
 
         def plan(replies: list[Any]) -> Plan:
-            if quota:
-                used_bytes, used_keys, known = replies[len(reads) :]
-                _check(_int(used_keys), 0 if known else 1, self.config.quota_keys, "keys")
-                _check(_int(used_bytes), size, self.config.quota_bytes, "bytes")
+            used_bytes, used_keys, known = replies[len(reads) :]
+            _check(_int(used_keys), 0 if known else 1, self.config.quota_keys, "keys")
+            _check(_int(used_bytes), size, self.config.quota_bytes, "bytes")
             return decide(replies[: len(reads)])
 
         # Watching the counters makes the quota check and the write one atomic step against other writers.
-        watched = [*watch, self.keys.usage, self.keys.sizes] if quota else list(watch)
+        watched = [*watch, self.keys.usage, self.keys.sizes]
         return self.store.transact(plan, reads=[*reads, *extra], watch=watched, audited=self.auditing)[1]
 
     def audited_read(self, commands: Sequence[Command], target: str, pseudonym: str) -> list[Any]:

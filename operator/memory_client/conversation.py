@@ -89,6 +89,9 @@ class ConversationMemory:
         event = AuditEvent("save", self.key, len(payloads), self._pseudonym, masked)
         commands = self._append_commands(payloads, size)
         replies = self._memory.write_data(self.key, size, lambda _: (commands, self._memory.event(event)))
+        if len(drafts) == 1:
+            role, text, metadata = drafts[0]
+            return [Message(role, text, self.agent, metadata, replies[0].decode())]
         return [
             Message(role, text, self.agent, metadata, entry_id.decode())
             for (role, text, metadata), entry_id in zip(drafts, replies[: len(drafts)], strict=True)  # XADDs first
@@ -118,7 +121,7 @@ class ConversationMemory:
         values: tuple[bytes, ...] = (b"%d" % len(payloads), b"%d" % now_ms, written, written)
         if self._config.retention_days is not None:
             values = (self._memory.retention_cutoff(now_ms), *values)
-        if len(payloads) == 1:
+        if len(payloads) == 1:  # the usual append
             return Packed(one.fill(payloads[0], *values), one.names)
         data = b"".join([*map(xadd.fill, payloads), upkeep.fill(*values)])
         return Packed(data, xadd.names * len(payloads) + upkeep.names)
