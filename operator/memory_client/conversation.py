@@ -67,7 +67,11 @@ class ConversationMemory:
 
     def append(self, role: str, content: str, metadata: dict[str, Any] | None = None) -> Message:
         """Store one message (masked, then encrypted); returns it as stored, with its id and timestamp."""
-        return self.extend([(role, content, metadata)])[0]
+        text, masked = self._memory.masker.apply(content)
+        metadata = dict(metadata) if metadata else {}
+        payload = self._memory.cipher.seal(Message.encode(role, text, self.agent, metadata), self.key)
+        entry_id: bytes = self._write([payload], masked)[0]
+        return Message(role, text, self.agent, metadata, entry_id.decode())
 
     def extend(self, messages: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any] | None]]) -> list[Message]:
         """Store several messages in one transaction, in order (one audit event for all)."""
@@ -78,24 +82,26 @@ class ConversationMemory:
         for item in messages:
             role, content = item[0], item[1]
             metadata = dict(item[2] or {}) if len(item) > 2 else {}  # (role, content[, metadata])
-            result = masker.mask(content)
-            for name, n in result.counts.items():
+            text, counts = masker.apply(content)
+            for name, n in counts.items():
                 masked[name] = masked.get(name, 0) + n
-            drafts.append((role, result.text, metadata))
-            payloads.append(cipher.seal(Message.encode(role, result.text, self.agent, metadata), self.key))
+            drafts.append((role, text, metadata))
+            payloads.append(cipher.seal(Message.encode(role, text, self.agent, metadata), self.key))
         if not payloads:
             return []
+        entry_ids = self._write(payloads, masked)
+        return [
+            Message(role, text, self.agent, metadata, entry_id.decode())
+            for (role, text, metadata), entry_id in zip(drafts, entry_ids, strict=True)
+        ]
+
+    def _write(self, payloads: Sequence[bytes], masked: dict[str, int]) -> list[Any]:
+        """Append sealed messages in one transaction with their upkeep and audit event; their entry ids."""
         size = sum(map(len, payloads))
         event = AuditEvent("save", self.key, len(payloads), self._pseudonym, masked)
         commands = self._append_commands(payloads, size)
         replies = self._memory.write_data(self.key, size, lambda _: (commands, self._memory.event(event)))
-        if len(drafts) == 1:
-            role, text, metadata = drafts[0]
-            return [Message(role, text, self.agent, metadata, replies[0].decode())]
-        return [
-            Message(role, text, self.agent, metadata, entry_id.decode())
-            for (role, text, metadata), entry_id in zip(drafts, replies[: len(drafts)], strict=True)  # XADDs first
-        ]
+        return replies[: len(payloads)]  # the XADDs come first
 
     @functools.cached_property
     def _append_templates(self) -> tuple[Template, Template, Template]:

@@ -280,8 +280,12 @@ class Masker:
         return f"[{detector.label}:{digest[:12]}]"
 
     def mask(self, text: str) -> MaskResult:
+        return MaskResult(*self.apply(text))
+
+    def apply(self, text: str) -> tuple[str, dict[str, int]]:
+        """`mask()` as a plain (text, counts) pair: the append path's form, which skips building a MaskResult."""
         if not self._detectors:
-            return MaskResult(text)
+            return text, {}
         taken: list[Taken] = []
         outline = _outline(text)
         free = outline.digits  # digits outside what is masked already: a later match must lie outside it
@@ -297,7 +301,7 @@ class Masker:
                         taken.append((start, end, detector))
                         free -= outline.digits_in(text, start, end)
         if not taken:
-            return MaskResult(text)
+            return text, {}
         taken.sort()  # by start: spans taken never overlap, so starts differ and detectors are never compared
         out: list[str] = []
         counts: dict[str, int] = {}
@@ -307,4 +311,4 @@ class Masker:
             counts[detector.name] = counts.get(detector.name, 0) + 1
             cursor = end
         out.append(text[cursor:])
-        return MaskResult("".join(out), counts)
+        return "".join(out), counts

@@ -85,18 +85,17 @@ def read_replies(conn: Connection, count: int) -> list[Any]:
     sock: socket.socket | None = conn._sock  # redis-py has no public accessor for the socket
     if sock is None:
         raise redis.ConnectionError("the connection is closed")
-    reader = _reader()
+    reader = _reader()  # empty: every read before took all it was fed
     replies: list[Any] = []
     try:
         while len(replies) < count:
-            reply = reader.gets()
-            if reply is _MORE:
-                data = sock.recv(65536)
-                if not data:
-                    raise redis.ConnectionError("the server closed the connection")
-                reader.feed(data)
-            else:
-                replies.append(reply)
+            data = sock.recv(65536)
+            if not data:
+                raise redis.ConnectionError("the server closed the connection")
+            reader.feed(data)
+            replies += iter(reader.gets, _MORE)  # every reply complete so far
+        if len(replies) > count:
+            raise redis.ConnectionError(f"the server sent {len(replies)} replies to {count} commands")
     except BaseException as exc:
         del _readers.reader  # it may hold part of a reply
         if isinstance(exc, TimeoutError):
@@ -204,10 +203,12 @@ class Store:
     _primed: _Primed | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _exec_and_prime: bytes = field(init=False, repr=False)
+    _audit: tuple[str, str] = field(init=False, repr=False)  # the audit stream and the actor its events name
 
     def __post_init__(self) -> None:
         audit = self.config.audit_key
         self._exec_and_prime = pack([("EXEC",), ("WATCH", audit), ("XREVRANGE", audit, "+", "-", "COUNT", 1)])
+        self._audit = (audit, self.config.actor)
 
     @property
     def where(self) -> str:
@@ -321,15 +322,16 @@ class Store:
                 body = commands if isinstance(commands, Packed) else Packed.of(commands)
                 names, xadd, digest = body.names, b"", ""
                 if event is not None:
-                    now_ms = time.time_ns() // 1_000_000
-                    xadd, digest = event.xadd(self.config.audit_key, self.config.actor, now_ms, _head_hash(head))
+                    stream, actor = self._audit
+                    xadd, digest = event.xadd(stream, actor, time.time_ns() // 1_000_000, _head_hash(head))
                     names += ("XADD",)
                 # MULTI, the writes, EXEC (then, audited, WATCH + the new head: the next call's primed state).
                 close, closing = (self._exec_and_prime, 4) if audited else (_EXEC, 2)
                 try:
                     # No health-check PING on the primed connection: its reconnect would drop the WATCH.
                     packed = b"".join((_MULTI, body.data, xadd, close))
-                    written = self._exchange(conn, packed, len(names) + closing, check_health=primed is None)
+                    conn.send_packed_command([packed], check_health=primed is None)  # type: ignore[no-untyped-call]
+                    written = read_replies(conn, len(names) + closing)
                 except (redis.ConnectionError, redis.TimeoutError):
                     conn.disconnect()  # type: ignore[no-untyped-call]
                     if not digest:  # unaudited: nothing tells whether it was applied
@@ -342,11 +344,7 @@ class Store:
                 outcome = written[len(names) + 1]
                 if isinstance(outcome, ResponseError):  # refused while queueing: nothing ran
                     self._raise(_first_error(written) or outcome, names)
-                if (
-                    audited
-                    and not isinstance(written[-1], ResponseError)
-                    and not isinstance(written[-2], ResponseError)
-                ):
+                if audited and _first_error(written[-2:]) is None:  # WATCH and the head read went through
                     # A stale WATCH on a connection that goes back to the pool can only cause a retry.
                     self._keep_primed(lease, written[-1])
             if outcome is None:  # a watched key moved: nothing ran; back off with jitter and retry
