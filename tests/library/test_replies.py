@@ -42,6 +42,14 @@ def _check(replies: list[Any]) -> None:
     assert isinstance(replies[3], ExecAbortError)
 
 
+def _next_read_starts_clean() -> None:
+    """The next read on this thread finds no half reply of the failed one in front of its data."""
+    ours, other = socket.socketpair()
+    with ours, other:
+        other.sendall(REPLIES)
+        _check(read_replies(cast(Connection, _Conn(ours)), 4))
+
+
 def test_replies_split_across_many_reads_come_back_whole_and_in_order(pair: tuple[Connection, socket.socket]) -> None:
     conn, server = pair
 
@@ -62,11 +70,7 @@ def test_a_connection_closed_mid_reply_fails_and_leaves_nothing_behind(pair: tup
     server.close()
     with pytest.raises(redis.ConnectionError, match="closed the connection"):
         read_replies(conn, 2)
-    # The next read on this thread starts clean: no half reply from the failed one in front of its data.
-    ours, other = socket.socketpair()
-    with ours, other:
-        other.sendall(REPLIES)
-        _check(read_replies(cast(Connection, _Conn(ours)), 4))
+    _next_read_starts_clean()
 
 
 def test_a_timeout_fails_as_redis_timeout_and_leaves_nothing_behind(pair: tuple[Connection, socket.socket]) -> None:
@@ -75,10 +79,7 @@ def test_a_timeout_fails_as_redis_timeout_and_leaves_nothing_behind(pair: tuple[
     server.sendall(b"*2\r\n:1\r\n")  # half an array, then silence
     with pytest.raises(redis.TimeoutError):
         read_replies(conn, 1)
-    ours, other = socket.socketpair()
-    with ours, other:
-        other.sendall(REPLIES)
-        _check(read_replies(cast(Connection, _Conn(ours)), 4))
+    _next_read_starts_clean()
 
 
 def test_more_replies_than_commands_is_a_broken_connection(pair: tuple[Connection, socket.socket]) -> None:
