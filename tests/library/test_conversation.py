@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,11 +71,15 @@ def test_subject_ids_never_appear_in_key_names(tenant: Tenant, engine: Engine) -
     assert names and not any("jane" in n for n in names)
 
 
-def test_retention_sets_a_ttl(provision: Provisioner, engine: Engine) -> None:
+@pytest.mark.parametrize("messages", [1, 3])
+def test_retention_sets_a_ttl(provision: Provisioner, engine: Engine, messages: int) -> None:
     chat = provision.tenant(MEMORY_RETENTION_DAYS="7").memory("alpha").conversation("c", "u1")
-    chat.append("human", "x")
+    texts = [f"x{i}" for i in range(messages)]
+    stored = chat.extend([("human", t) for t in texts]) if messages > 1 else [chat.append("human", texts[0])]
+    assert [m.content for m in chat.messages()] == [m.content for m in stored] == texts
     with engine.admin_client() as admin:
         assert 6 * 86400 < admin.ttl(chat.key) <= 7 * 86400
+        assert 6 * 86400 < admin.ttl(chat._index) <= 7 * 86400  # the subject's index too
 
 
 def test_clear_removes_the_conversation(tenant: Tenant) -> None:
