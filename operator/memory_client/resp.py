@@ -13,7 +13,7 @@ from typing import Final, NamedTuple
 
 import hiredis
 
-__all__ = ["HOLE", "Arg", "Command", "Hole", "Packed", "Shape", "Template", "pack"]
+__all__ = ["HOLE", "Arg", "Command", "Hole", "Packed", "Shape", "Template", "names", "pack"]
 
 Arg = str | bytes | int
 Command = tuple[Arg, ...]
@@ -25,17 +25,6 @@ def pack(commands: Iterable[Command]) -> bytes:
     return b"".join([hiredis.pack_command(command) for command in commands])  # type: ignore[arg-type]
 
 
-class Packed(NamedTuple):
-    """Commands already in RESP, and their names (one reply each; the names go into error messages)."""
-
-    data: bytes
-    names: tuple[str, ...]
-
-    @classmethod
-    def of(cls, commands: Sequence[Command]) -> Packed:
-        return cls(pack(commands), tuple([str(command[0]) for command in commands]))
-
-
 class Hole:
     """The type of `HOLE`."""
 
@@ -45,6 +34,23 @@ class Hole:
 
 HOLE: Final = Hole()  # an argument given when the template is filled
 Shape = tuple[Arg | Hole, ...]  # a command, maybe with holes
+
+
+def names(commands: Iterable[Shape]) -> tuple[str, ...]:
+    """The commands' names, one per reply (for error messages)."""
+    return tuple([str(command[0]) for command in commands])
+
+
+class Packed(NamedTuple):
+    """Commands already in RESP, and their names (one reply each; the names go into error messages)."""
+
+    data: bytes
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, commands: Sequence[Command]) -> Packed:
+        return cls(pack(commands), names(commands))
+
 
 _CACHED_PREFIXES: Final = 1024
 _PREFIXES: Final = tuple([b"$%d\r\n" % n for n in range(_CACHED_PREFIXES)])  # a bulk string's header, by length
@@ -75,7 +81,7 @@ class Template:
         chunks.append(chunk)
         self._chunks: Final = tuple(chunks)
         self.holes: Final = len(chunks) - 1
-        self.names: Final = tuple([str(command[0]) for command in commands])
+        self.names: Final = names(commands)
 
     def fill(self, *values: bytes) -> bytes:
         """The commands with these values (bytes: encode text and numbers first) in the holes, left to right."""

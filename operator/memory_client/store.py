@@ -33,7 +33,7 @@ from redis.exceptions import (
 from memory_client.audit import GENESIS, AuditEvent
 from memory_client.config import MemoryConfig
 from memory_client.errors import ConflictError, MemoryConnectionError, MemoryPermissionError
-from memory_client.resp import Command, Packed, pack
+from memory_client.resp import Command, Packed, names, pack
 
 __all__ = ["Plan", "Store", "decode_fields"]
 
@@ -108,10 +108,6 @@ def read_replies(conn: Connection, count: int) -> list[Any]:
     if conn.health_check_interval:  # as redis-py's read_response: a live connection needs no PING for a while
         conn.next_health_check = time.monotonic() + conn.health_check_interval  # type: ignore[assignment]
     return replies
-
-
-def _names(commands: Sequence[Command]) -> list[str]:
-    return [str(command[0]) for command in commands]
 
 
 def _first_error(replies: Sequence[Any]) -> ResponseError | None:
@@ -274,7 +270,7 @@ class Store:
                 replies = self._roundtrip(lease.conn, commands)
         error = _first_error(replies)
         if error is not None:
-            self._raise(error, _names(commands))
+            self._raise(error, names(commands))
         return replies
 
     def _applied(self, digest: str, head: Any) -> bool:
@@ -378,5 +374,5 @@ class Store:
             replies = self._roundtrip(lease.conn, first)
         error = _first_error(replies)
         if error is not None:
-            self._raise(error, _names(first))
+            self._raise(error, names(first))
         return replies[watches : watches + len(reads)], (replies[-1] if audited else None)
