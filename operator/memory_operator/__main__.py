@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
         help="watch MemoryTenants only in this namespace (repeatable); default: all namespaces",
     )  # fmt: skip
     parser.add_argument(
+        "--admin-secret-namespace", action="append", default=[], metavar="NS",
+        help="also read MemoryStore admin and CA Secrets from this namespace (repeatable); default: only the "
+        "operator's own namespace ($AGENTMEMORY_NAMESPACE, else the Pod's, else memory-system)",
+    )  # fmt: skip
+    parser.add_argument(
         "--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL ('' to disable)"
     )
     parser.add_argument("--quiet", action="store_true", help="log warnings and errors only (default: INFO)")
@@ -32,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"serve Prometheus metrics here, e.g. :9090 (default: ${METRICS_ENV}, else off)",
     )
     args = parser.parse_args(argv)
+    if args.admin_secret_namespace:  # read once at start-up by handlers.startup, with the variable's own list
+        from memory_operator.deps import ADMIN_NAMESPACES_ENV  # noqa: PLC0415 - keep `--help` fast
+
+        known = [ns for ns in os.environ.get(ADMIN_NAMESPACES_ENV, "").split(",") if ns]
+        os.environ[ADMIN_NAMESPACES_ENV] = ",".join([*known, *args.admin_secret_namespace])
 
     import memory_operator.handlers  # noqa: F401, PLC0415 - registers the handlers with kopf
     from memory_operator.metrics import Metrics  # noqa: PLC0415 - keep `--help` fast

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 __all__ = [
+    "AmbiguousDefaultStore",
+    "DeletionInProgress",
     "InvalidSpec",
     "NameConflict",
     "PolicyConflict",
@@ -34,6 +36,8 @@ class ReconcileError(Exception):
     reason: ClassVar[str] = "ReconcileFailed"
     #: None: permanent until the spec changes; a number: retry after that many seconds (grown by backoff).
     retry_after: ClassVar[float | None] = 30.0
+    #: kstatus: True when no retry can succeed until someone changes an object (Stalled=True, not Reconciling).
+    stalled: ClassVar[bool] = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -45,6 +49,7 @@ class InvalidSpec(ReconcileError):
 
     reason = "InvalidSpec"
     retry_after = None
+    stalled = True
 
 
 class StoreNotFound(ReconcileError):
@@ -69,6 +74,7 @@ class UnsupportedServer(StoreUnavailable):
 
     reason = "UnsupportedServer"
     retry_after = 300.0
+    stalled = True
 
 
 class StoreInUse(ReconcileError):
@@ -88,6 +94,7 @@ class PolicyConflict(ReconcileError):
 
     reason = "PolicyConflict"
     retry_after = 60.0
+    stalled = True
 
 
 class PolicyInUse(ReconcileError):
@@ -107,6 +114,22 @@ class NameConflict(ReconcileError):
 
     reason = "NameConflict"
     retry_after = 60.0
+    stalled = True
+
+
+class AmbiguousDefaultStore(ReconcileError):
+    """More than one MemoryStore is annotated default: placement would be a guess, so none is made."""
+
+    reason = "AmbiguousDefaultStore"
+    retry_after = 60.0
+    stalled = True
+
+
+class DeletionInProgress(ReconcileError):
+    """The object's deletion began while a reconcile was running: the reconcile stops and writes nothing more."""
+
+    reason = "Deleting"
+    retry_after = None
 
 
 def describe_validation_error(error: ValidationError, root: str = "") -> str:

@@ -283,7 +283,7 @@ def test_foreign_secret_at_our_name_is_a_conflict_and_left_alone(
     )
     tenant = make_tenant(api_client, namespace, "taken", storeRef={"name": store})
 
-    with pytest.raises(NameConflict, match="not managed for MemoryTenant 'taken'"):
+    with pytest.raises(NameConflict, match="not written by agent-memory-operator for MemoryTenant 'taken'"):
         reconciler.reconcile(tenant, deps)
     assert secret_data(api_client, namespace, "taken-memory-credentials") == {"mine": "yes"}
 

@@ -10,10 +10,34 @@ from __future__ import annotations
 from typing import Any
 
 from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
-from memory_operator.builders.meta import credentials_secret_name, owner_reference, tenant_labels
+from memory_operator.builders.meta import (
+    JOB_SERVICE_ACCOUNT,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    ROLE_LABEL,
+    credentials_secret_name,
+    owner_reference,
+    tenant_labels,
+)
 from memory_operator.policy import spread_schedule
 
-__all__ = ["RETENTION_SCHEDULE", "cronjob_name", "report_configmap", "report_cronjob", "retention_cronjob"]
+__all__ = [
+    "JOBS",
+    "RETENTION_SCHEDULE",
+    "ROLE_JOB_SERVICE_ACCOUNT",
+    "ROLE_REPORT",
+    "cronjob_name",
+    "job_role",
+    "job_service_account",
+    "report_configmap",
+    "report_configmap_name",
+    "report_cronjob",
+    "retention_cronjob",
+]
+
+JOBS = ("retention", "report")
+ROLE_REPORT = "compliance-report"
+ROLE_JOB_SERVICE_ACCOUNT = "job-service-account"
 
 RETENTION_SCHEDULE = "H H * * *"  # daily, at a time spread per tenant
 JOB_DEADLINE_SECONDS = 3600
@@ -21,6 +45,37 @@ JOB_DEADLINE_SECONDS = 3600
 
 def cronjob_name(tenant: str, job: str) -> str:
     return f"{tenant}-memory-{job}"
+
+
+def job_role(job: str) -> str:
+    """The role label of a job's CronJob (and its Jobs and Pods)."""
+    return f"{job}-job"
+
+
+def report_configmap_name(tenant: str) -> str:
+    return f"{tenant}-compliance-report"
+
+
+def job_service_account(namespace: str) -> dict[str, Any]:
+    """The identity tenant job Pods run as: a ServiceAccount of their own, with no token and no permissions.
+
+    One per namespace, shared by its tenants and owned by none of them (it grants nothing, so it may outlive
+    them); a Pod that names it can never act as another ServiceAccount of the namespace.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": JOB_SERVICE_ACCOUNT,
+            "namespace": namespace,
+            "labels": {
+                MANAGED_BY_LABEL: MANAGED_BY,
+                "app.kubernetes.io/part-of": "agent-memory",
+                ROLE_LABEL: ROLE_JOB_SERVICE_ACCOUNT,
+            },
+        },
+        "automountServiceAccountToken": False,
+    }
 
 
 def _container(tenant: MemoryTenant, job: str, image: str) -> dict[str, Any]:
@@ -41,7 +96,7 @@ def _container(tenant: MemoryTenant, job: str, image: str) -> dict[str, Any]:
 
 
 def _cronjob(tenant: MemoryTenant, job: str, schedule: str, image: str) -> dict[str, Any]:
-    labels = tenant_labels(tenant, f"{job}-job")
+    labels = tenant_labels(tenant, job_role(job))
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -67,6 +122,7 @@ def _cronjob(tenant: MemoryTenant, job: str, schedule: str, image: str) -> dict[
                         "metadata": {"labels": labels},
                         "spec": {
                             "restartPolicy": "Never",
+                            "serviceAccountName": JOB_SERVICE_ACCOUNT,
                             "automountServiceAccountToken": False,
                             "securityContext": {
                                 "runAsNonRoot": True,
@@ -99,9 +155,9 @@ def report_configmap(tenant: MemoryTenant, report_json: str, markdown: str) -> d
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": f"{tenant.name}-compliance-report",
+            "name": report_configmap_name(tenant.name),
             "namespace": tenant.namespace,
-            "labels": tenant_labels(tenant, "compliance-report"),
+            "labels": tenant_labels(tenant, ROLE_REPORT),
             "ownerReferences": [owner_reference(tenant)],
         },
         "data": {"report.json": report_json, "summary.md": markdown},

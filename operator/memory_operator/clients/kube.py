@@ -67,23 +67,19 @@ class KubeClient:
 
     # Secrets -------------------------------------------------------------------------------------------
 
-    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def _read(self, read: Any, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """GET one namespaced object with `read` (the typed client's read method); None when absent."""
         try:
-            return self._json(self._core.read_namespaced_secret(name, namespace, _preload_content=False))
+            return self._json(read(name, namespace, _preload_content=False))
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            _raise(exc, f"reading Secret {namespace}/{name}")
+            _raise(exc, f"reading {kind} {namespace}/{name}")
             raise  # unreachable, for type checkers
 
-    def list_secrets(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        try:
-            response = self._core.list_namespaced_secret(
-                namespace, label_selector=label_selector, _preload_content=False
-            )
-        except ApiException as exc:
-            _raise(exc, f"listing Secrets in {namespace}")
-        return cast(list[dict[str, Any]], self._json(response).get("items", []))
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        # By name only: the operator never lists Secrets (a list returns every Secret's data).
+        return self._read(self._core.read_namespaced_secret, "Secret", namespace, name)
 
     def create_secret(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create-only: the caller learns (AlreadyExists) if someone else wrote it first."""
@@ -117,10 +113,29 @@ class KubeClient:
             if exc.status != 404:
                 _raise(exc, f"deleting Secret {namespace}/{name}")
 
+    def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(self._core.read_namespaced_config_map, "ConfigMap", namespace, name)
+
     def apply_configmap(self, body: dict[str, Any]) -> None:
         self._apply(self._core.patch_namespaced_config_map, body)
 
+    def get_service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(self._core.read_namespaced_service_account, "ServiceAccount", namespace, name)
+
+    def create_service_account(self, body: dict[str, Any]) -> None:
+        """Create-only (AlreadyExists when someone else wrote it first)."""
+        meta = body["metadata"]
+        try:
+            self._core.create_namespaced_service_account(
+                meta["namespace"], cast(Any, body), field_manager=FIELD_MANAGER, _preload_content=False
+            )
+        except ApiException as exc:
+            _raise(exc, f"creating ServiceAccount {meta['namespace']}/{meta['name']}")
+
     # CronJobs ------------------------------------------------------------------------------------------------
+
+    def get_cronjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(self._batch.read_namespaced_cron_job, "CronJob", namespace, name)
 
     def apply_cronjob(self, body: dict[str, Any]) -> None:
         self._apply(self._batch.patch_namespaced_cron_job, body)
@@ -175,12 +190,14 @@ class KubeClient:
             raise
 
     def patch_namespaced_status(
-        self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str
+        self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> bool:
-        """Merge-patch `.status` through the status subresource, only if the object is still at
-        `resource_version` (used outside kopf's own patching). False when it changed meanwhile or is gone:
+        """Merge-patch `.status` through the status subresource (used outside kopf's own patching), only if the
+        object is still at `resource_version` when one is given. False when it changed meanwhile or is gone:
         whoever changed it reconciles it from the newer state."""
-        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             self._custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, plural, name, body, _preload_content=False

@@ -118,7 +118,7 @@ def _text(value: object) -> str:
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
-        if secret:
+        if len(secret) >= 4:  # a shorter value tells nothing, and replacing it would garble the message
             text = text.replace(secret, "<redacted>")
     return text
 
@@ -190,30 +190,32 @@ class RedisAdmin:
             password=password,
             socket_timeout=timeout,
             socket_connect_timeout=connect_timeout if connect_timeout is not None else timeout,
-            retry=Retry(NoBackoff(), retries=1),
+            # One immediate retry for a connection the server closed while idle; a timeout is not retried, so a
+            # hung store costs one `timeout` per call, not two.
+            retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
             max_connections=max_connections,
             **options,
         )
         self._client = redis.Redis(connection_pool=self._pool)
 
     def __repr__(self) -> str:
-        return f"RedisAdmin({self.endpoint!r}, username={self._username!r})"
+        return f"RedisAdmin({self.endpoint!r})"  # the username is a Secret's value too: never shown
 
     @contextmanager
     def _translate(self, action: str, secrets: Sequence[str] = ()) -> Iterator[None]:
         """Turn redis-py errors into ours, naming the endpoint and `action`, redacting `secrets`."""
-        hide = (self._password, *secrets)
+        # Both admin credentials come from a Secret: neither is ever quoted, whatever the server echoes.
+        hide = (self._password, self._username, *secrets)
         try:
             yield
         except redis.AuthenticationError as exc:  # before ConnectionError: it is a subclass
             raise StoreAuthFailed(
-                f"{self.endpoint} refused admin user {self._username!r} while {action}: {_redact(str(exc), hide)}",
+                f"{self.endpoint} refused the admin credentials while {action}: {_redact(str(exc), hide)}",
                 self.endpoint,
             ) from None
         except NoPermissionError as exc:  # before ResponseError: it is a subclass
             raise StoreAuthFailed(
-                f"admin user {self._username!r} lacks a permission on {self.endpoint} for {action}: "
-                f"{_redact(str(exc), hide)}",
+                f"the admin user lacks a permission on {self.endpoint} for {action}: {_redact(str(exc), hide)}",
                 self.endpoint,
             ) from None
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -288,6 +290,17 @@ class RedisAdmin:
         if old is None:
             return AclChange.CREATED
         return AclChange.UNCHANGED if old == normalize_getuser(after) else AclChange.CHANGED
+
+    def users_under(self, base: str) -> list[str]:
+        """ACL users named `base` or `base_<anything>` (a tenant's user and its agents' users), from ACL USERS.
+
+        Kubernetes names contain no `_`, so `mt_<ns>_<tenant>_` can only ever start users of that one tenant.
+        """
+        if not base:
+            raise ValueError("an empty base would match every user")
+        with self._translate("listing ACL users"):
+            names = cast(list[object], _execute(self._client, "ACL", "USERS"))
+        return sorted(n for n in map(_text, names) if n == base or n.startswith(base + "_"))
 
     def delete_users(self, names: Iterable[str]) -> int:
         """Delete ACL users (the server also disconnects their clients); returns how many existed."""

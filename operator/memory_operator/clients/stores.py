@@ -11,7 +11,7 @@ from memory_operator.builders.acl import ServerCapabilities
 from memory_operator.builders.secrets import secret_value
 from memory_operator.clients.kube import KubeClient
 from memory_operator.clients.redis_admin import RedisAdmin
-from memory_operator.errors import SecretNotFound
+from memory_operator.errors import InvalidSpec, SecretNotFound
 
 __all__ = ["StoreConnections"]
 
@@ -31,9 +31,11 @@ class StoreConnections:
     #: how long a server's command list is trusted; it changes only when the server is upgraded
     CAPABILITIES_TTL = 300.0
 
-    def __init__(self, kube: KubeClient, timeout: float = 5.0) -> None:
+    def __init__(self, kube: KubeClient, timeout: float = 5.0, admin_namespaces: frozenset[str] | None = None) -> None:
         self._kube = kube
         self._timeout = timeout
+        #: the only namespaces a store's Secrets are read from (None: any, for tests that build their own)
+        self.admin_namespaces = admin_namespaces
         self._lock = threading.Lock()
         self._admins: dict[str, tuple[_Identity, RedisAdmin]] = {}
         self._capabilities: dict[int, tuple[float, ServerCapabilities]] = {}
@@ -50,8 +52,34 @@ class StoreConnections:
             self._capabilities[id(admin)] = (now, caps)
         return caps
 
+    @property
+    def timeout(self) -> float:
+        """How long one admin call may wait for the store (connect, or one reply)."""
+        return self._timeout
+
+    def check_namespaces(self, store: MemoryStore) -> None:
+        """Refuse a store whose Secrets live outside the allowed namespaces, before anything is read.
+
+        Whoever may create a MemoryStore must not make the operator read (and use, and quote) a Secret it can
+        read elsewhere: a tenant's credentials or keyring. Raises InvalidSpec naming the field.
+        """
+        if self.admin_namespaces is None:
+            return
+        allowed = ", ".join(sorted(self.admin_namespaces))
+        refs = [("spec.adminSecretRef.namespace", store.spec.admin_secret_ref.namespace)]
+        if store.spec.tls is not None and store.spec.tls.ca_secret_ref is not None:
+            refs.append(("spec.tls.caSecretRef.namespace", store.spec.tls.ca_secret_ref.namespace))
+        for field, namespace in refs:
+            if namespace not in self.admin_namespaces:
+                raise InvalidSpec(
+                    f"{field}: {namespace!r} is not a namespace the operator reads store Secrets from ({allowed}); "
+                    "put the Secret there, or allow the namespace with --admin-secret-namespace"
+                )
+
     def admin_for(self, store: MemoryStore) -> RedisAdmin:
-        """The admin connection for `store`; raises SecretNotFound when a referenced Secret or key is missing."""
+        """The admin connection for `store`; raises InvalidSpec for a Secret outside the allowed namespaces and
+        SecretNotFound when a referenced Secret or key is missing. No value read from a Secret is ever quoted."""
+        self.check_namespaces(store)
         ref = store.spec.admin_secret_ref
         secret = self._kube.get_secret(ref.namespace, ref.name)
         if secret is None:
@@ -59,9 +87,14 @@ class StoreConnections:
                 f"spec.adminSecretRef: Secret {ref.namespace}/{ref.name} of MemoryStore {store.name} not found"
             )
         username, password = secret_value(secret, ref.username_key), secret_value(secret, ref.password_key)
-        for key, value in ((ref.username_key, username), (ref.password_key, password)):
+        for field, key, value in (
+            ("usernameKey", ref.username_key, username),
+            ("passwordKey", ref.password_key, password),
+        ):
             if not value:
-                raise SecretNotFound(f"spec.adminSecretRef: Secret {ref.namespace}/{ref.name} has no key {key!r}")
+                raise SecretNotFound(
+                    f"spec.adminSecretRef.{field}: Secret {ref.namespace}/{ref.name} has no key {key!r}"
+                )
         ca_pem, ca_version = self._ca(store)
         identity = _Identity(store.spec.url, secret["metadata"].get("resourceVersion", ""), ca_version)
         with self._lock:
@@ -90,7 +123,7 @@ class StoreConnections:
         pem = secret_value(secret, ca_ref.key) if secret else None
         if secret is None or not pem:
             raise SecretNotFound(
-                f"spec.tls.caSecretRef: Secret {ca_ref.namespace}/{ca_ref.name} key {ca_ref.key!r} not found"
+                f"spec.tls.caSecretRef: Secret {ca_ref.namespace}/{ca_ref.name} has no key {ca_ref.key!r}"
             )
         return pem.encode(), secret["metadata"].get("resourceVersion", "")
 

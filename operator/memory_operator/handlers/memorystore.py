@@ -21,7 +21,8 @@ def store_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: in
 
 @kopf.timer(GROUP, VERSION, MemoryStore.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def store_health(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
-    _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger)  # the server may have gone away, or come back
+    # the server may have gone away, or come back
+    _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger, periodic=True)
 
 
 @kopf.on.delete(GROUP, VERSION, MemoryStore.plural)
@@ -34,5 +35,7 @@ def store_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger, 
     run_finalizer(body, finalize, retry, logger)
 
 
-def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger) -> None:
-    reconcile_body(MemoryStore, reconciler.reconcile, body, patch, memo, retry, logger)
+def _sync(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, *, periodic: bool = False
+) -> None:
+    reconcile_body(MemoryStore, reconciler.reconcile, body, patch, memo, retry, logger, periodic=periodic)

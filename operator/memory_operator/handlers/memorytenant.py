@@ -9,8 +9,10 @@ from pydantic import ValidationError
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTenantStatus
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
+from memory_operator.deps import Deps
 from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
 from memory_operator.reconcilers import tenant as reconciler
+from memory_operator.reconcilers.common import Outcome
 
 
 @kopf.on.resume(GROUP, VERSION, MemoryTenant.plural)
@@ -22,9 +24,8 @@ def tenant_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: i
 
 @kopf.timer(GROUP, VERSION, MemoryTenant.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def tenant_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
-    _sync(
-        body, patch, memo, int(kwargs.get("retry", 0)), logger
-    )  # drift repair (ACL edited, server restarted) and usage
+    # drift repair (ACL edited, server restarted) and usage
+    _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger, periodic=True)
 
 
 @kopf.on.delete(GROUP, VERSION, MemoryTenant.plural)
@@ -33,8 +34,17 @@ def tenant_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger,
     run_finalizer(body, lambda: reconciler.finalize(_for_deletion(body), memo.deps), retry, logger)
 
 
-def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger) -> None:
-    reconcile_body(MemoryTenant, reconciler.reconcile, body, patch, memo, retry, logger)
+def _sync(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, *, periodic: bool = False
+) -> None:
+    # kopf keeps a timer's body up to date while it runs: a deletion that begins meanwhile stops the reconcile.
+    def deleting() -> bool:
+        return bool(body.get("metadata", {}).get("deletionTimestamp"))
+
+    def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
+        return reconciler.reconcile(tenant, deps, cancelled=deleting)
+
+    reconcile_body(MemoryTenant, reconcile, body, patch, memo, retry, logger, periodic=periodic)
 
 
 def _for_deletion(body: kopf.Body) -> MemoryTenant:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -11,7 +12,7 @@ from memory_operator.api.crdgen import KINDS
 from memory_operator.api.v1alpha1 import GROUP, VERSION
 from memory_operator.clients.kube import KubeClient
 from memory_operator.clients.stores import StoreConnections
-from memory_operator.deps import Deps
+from memory_operator.deps import ADMIN_NAMESPACES_ENV, Deps, operator_namespace
 from memory_operator.metrics import Metrics
 
 
@@ -30,9 +31,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 8
     kube = KubeClient.from_environment()
-    memo.deps = Deps(kube=kube, stores=StoreConnections(kube))
+    memo.deps = Deps(kube=kube, stores=StoreConnections(kube, admin_namespaces=admin_secret_namespaces()))
     if memo.get("metrics") is None:  # `__main__` passes one when it serves them; record anyway otherwise
         memo.metrics = Metrics(process=False)
+
+
+def admin_secret_namespaces() -> frozenset[str]:
+    """Where MemoryStore Secrets may be read from: the operator's own namespace and any allowed explicitly."""
+    extra = os.environ.get(ADMIN_NAMESPACES_ENV, "")
+    return frozenset({operator_namespace(), *(ns.strip() for ns in extra.split(",") if ns.strip())})
 
 
 # Metrics bookkeeping: an object that is really gone (its finalizer done) drops its series. Watch events only;

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import kopf
@@ -20,7 +21,7 @@ from memory_operator.api.conditions import Condition, find_condition
 from memory_operator.api.v1alpha1.common import CustomObject, StatusBase, lenient_status
 from memory_operator.clients.kube import KubeError
 from memory_operator.deps import Deps
-from memory_operator.errors import InvalidSpec, ReconcileError, describe_validation_error
+from memory_operator.errors import DeletionInProgress, InvalidSpec, ReconcileError, describe_validation_error
 from memory_operator.metrics import Metrics
 from memory_operator.reconcilers.common import Event, Outcome, condition, with_conditions
 
@@ -75,8 +76,14 @@ def reconcile_body(
     memo: kopf.Memo,
     retry: int,
     logger: Logger,
+    *,
+    periodic: bool = False,
 ) -> None:
-    """Parse `body` as `model` (an invalid spec is InvalidSpec, naming the field) and `run` its reconcile."""
+    """Parse `body` as `model` (an invalid spec is InvalidSpec, naming the field) and `run` its reconcile.
+
+    `periodic` (a timer): a generation already judged InvalidSpec is not looked at again; only a new spec can
+    change the verdict, and re-judging it every pass would only repeat the same warning.
+    """
 
     def attempt() -> Outcome[Any]:
         try:
@@ -86,6 +93,9 @@ def reconcile_body(
         return reconcile(obj, memo.deps)
 
     old_status = lenient_status(model.status_model, body.get("status"))
+    generation = int(body.get("metadata", {}).get("generation") or 0)
+    if periodic and _judged_invalid(old_status, generation):
+        return
     run(body, patch, memo.deps, old_status, attempt, retry, logger, metrics=memo.get("metrics"))
 
 
@@ -106,11 +116,14 @@ def run(
     try:
         with _timed(metrics, kind), kube_errors():
             outcome = reconcile()
+    except DeletionInProgress as err:
+        logger.info("reconcile stopped: %s", err.message)  # the finalizer owns the object now: write nothing
+        return
     except ReconcileError as err:
         written = _fail(body, patch, deps, old_status, err, generation, logger)
         _observe(metrics, body, written, err.reason)
         if err.retry_after is None:
-            raise kopf.PermanentError(f"{err.reason}: {err.message}") from None
+            return  # handled: the verdict is in status and an Event; only a new spec is worth another look
         raise kopf.TemporaryError(f"{err.reason}: {err.message}", delay=retry_delay(err, retry)) from None
     except Exception as exc:
         # A bug or an unforeseen fault: say so without echoing the exception text (it could carry data)
@@ -120,8 +133,9 @@ def run(
         written = _fail(body, patch, deps, old_status, unexpected, generation, logger)
         _observe(metrics, body, written, unexpected.reason)
         raise kopf.TemporaryError(unexpected.message, delay=retry_delay(unexpected, retry)) from None
-    _write(body, patch, old_status, outcome.status, outcome.events)
-    _observe(metrics, body, outcome.status, None)
+    done = with_conditions(outcome.status, generation, *_kstatus(None, generation, deps.clock()))
+    _write(body, patch, old_status, done, outcome.events)
+    _observe(metrics, body, done, None)
     for event in outcome.events:
         logger.info("%s: %s", event.reason, event.message)
 
@@ -129,11 +143,41 @@ def run(
 def _fail(
     body: kopf.Body, patch: kopf.Patch, deps: Deps, old_status: S, err: ReconcileError, generation: int, logger: Logger
 ) -> S:
-    failed = condition("Ready", "False", err.reason, err.message, generation, deps.clock())
-    written = with_conditions(old_status, generation, failed)
+    now = deps.clock()
+    failed = condition("Ready", "False", err.reason, err.message, generation, now)
+    written = with_conditions(old_status, generation, failed, *_kstatus(err, generation, now))
     _write(body, patch, old_status, written, [])
     logger.warning("%s: %s", err.reason, err.message)
     return written
+
+
+def _kstatus(err: ReconcileError | None, generation: int, now: datetime) -> tuple[Condition, Condition]:
+    """kstatus' abnormal-true pair, so Flux, kpt and Argo CD tell "still working" from "needs a human":
+    Reconciling=True while a retry is pending, Stalled=True when none can succeed until an object changes."""
+    if err is None:
+        return (
+            condition("Reconciling", "False", "Reconciled", "the desired state is in place", generation, now),
+            condition("Stalled", "False", "Reconciled", "the desired state is in place", generation, now),
+        )
+    if err.stalled:
+        return (
+            condition("Reconciling", "False", err.reason, "not retried until an object changes", generation, now),
+            condition("Stalled", "True", err.reason, err.message, generation, now),
+        )
+    return (
+        condition("Reconciling", "True", err.reason, f"retrying: {err.message}", generation, now),
+        condition("Stalled", "False", err.reason, "retrying by itself", generation, now),
+    )
+
+
+def _judged_invalid(status: StatusBase, generation: int) -> bool:
+    ready = find_condition(status.conditions, "Ready")
+    return (
+        status.observed_generation == generation
+        and ready is not None
+        and ready.status == "False"
+        and ready.reason == InvalidSpec.reason
+    )
 
 
 @contextmanager

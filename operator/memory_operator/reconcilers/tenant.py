@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -18,18 +20,28 @@ from pydantic import ValidationError
 from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
 from memory_operator.api.v1alpha1.memorytenant import ComplianceSummary, JobRun, ProvisionedUser, Usage
 from memory_operator.builders import acl
-from memory_operator.builders.cronjobs import report_configmap, report_cronjob, retention_cronjob
+from memory_operator.builders.cronjobs import (
+    JOBS,
+    ROLE_JOB_SERVICE_ACCOUNT,
+    ROLE_REPORT,
+    cronjob_name,
+    job_role,
+    job_service_account,
+    report_configmap,
+    report_configmap_name,
+    report_cronjob,
+    retention_cronjob,
+)
 from memory_operator.builders.keyring import KEY_BYTES, KEYRING_KEY, Keyring, KeyringError, KeyringKey
 from memory_operator.builders.meta import (
-    AGENT_LABEL,
-    MANAGED_BY,
-    ROLE_LABEL,
-    TENANT_LABEL,
+    JOB_SERVICE_ACCOUNT,
+    carries_our_marks,
     credentials_secret_name,
     keys_secret_name,
 )
 from memory_operator.builders.secrets import (
     ROLE_CREDENTIALS,
+    ROLE_KEYS,
     Credentials,
     Endpoint,
     credentials_secret,
@@ -40,6 +52,8 @@ from memory_operator.clients.kube import AlreadyExists
 from memory_operator.clients.redis_admin import AclChange, RedisAdmin
 from memory_operator.deps import Deps
 from memory_operator.errors import (
+    AmbiguousDefaultStore,
+    DeletionInProgress,
     InvalidSpec,
     NameConflict,
     PolicyConflict,
@@ -64,13 +78,17 @@ class KeyringUnreadable(ReconcileError):
 
     reason = "KeyringUnreadable"
     retry_after = 300.0
+    stalled = True
 
 
 # Store placement ------------------------------------------------------------------------------------------
 
 
 def resolve_store(tenant: MemoryTenant, deps: Deps) -> MemoryStore:
-    """The store to use: spec.storeRef, else the one already provisioned on, else by residency or default."""
+    """The store to use: spec.storeRef, else the one already provisioned on, else by residency or default.
+
+    A store being deleted keeps the tenants already on it (their finalizers need it) but takes no new ones.
+    """
     pinned, spec = tenant.status.store, tenant.spec
     if spec.store_ref is not None:
         if pinned and pinned != spec.store_ref.name:
@@ -79,6 +97,8 @@ def resolve_store(tenant: MemoryTenant, deps: Deps) -> MemoryStore:
                 "(data is not migrated); create a new MemoryTenant instead"
             )
         store = _get_store(spec.store_ref.name, deps, "spec.storeRef.name")
+        if store.metadata.deletion_timestamp is not None and pinned != store.name:
+            raise StoreNotFound(f"spec.storeRef.name: MemoryStore {store.name!r} is being deleted")
     elif pinned:
         store = _get_store(pinned, deps, "status.store")
     else:
@@ -107,24 +127,34 @@ def _parse_store(body: dict[str, Any]) -> MemoryStore:
 
 
 def _pick_store(tenant: MemoryTenant, deps: Deps) -> MemoryStore:
-    """Among valid stores: those in the residency region (default-annotated first), else the default one.
+    """Among valid stores not being deleted: those in the residency region, else the default one.
 
-    Several candidates are ordered by name so the choice is deterministic; it is pinned in status.store.
+    In a region, the default-annotated store wins, then the first by name (deterministic; pinned in
+    status.store). Two stores annotated default are never a coin toss: AmbiguousDefaultStore.
     """
     stores = []
     for body in deps.kube.list_cluster_objects(MemoryStore.plural):
         try:
-            stores.append(MemoryStore.from_body(body))
+            store = MemoryStore.from_body(body)
         except ValidationError:
             continue  # an invalid store reports itself; it is never a placement candidate
+        if store.metadata.deletion_timestamp is None:
+            stores.append(store)
     stores.sort(key=lambda s: (not s.is_default, s.name))
     residency = tenant.spec.residency
     if residency:
-        in_region = [s for s in stores if s.spec.region == residency]
-        if not in_region:
+        stores = [s for s in stores if s.spec.region == residency]
+        if not stores:
             raise ResidencyUnsatisfied(f"spec.residency: no MemoryStore has spec.region {residency!r}")
-        return in_region[0]
     defaults = [s for s in stores if s.is_default]
+    if len(defaults) > 1:
+        names = ", ".join(s.name for s in defaults)
+        raise AmbiguousDefaultStore(
+            f"spec.storeRef: not set, and {len(defaults)} MemoryStores{' in ' + residency if residency else ''} "
+            f'are annotated agentmemory.io/default-store: "true" ({names}); keep one default or set spec.storeRef'
+        )
+    if residency:
+        return stores[0]
     if not defaults:
         raise StoreNotFound(
             'spec.storeRef: not set, and no MemoryStore is annotated agentmemory.io/default-store: "true"'
@@ -157,40 +187,115 @@ def effective_policy(tenant: MemoryTenant, deps: Deps) -> Requirements:
 # Secret material ------------------------------------------------------------------------------------------
 
 
-def _check_ours(secret: dict[str, Any], tenant: MemoryTenant) -> None:
-    """A Secret at one of our names must be one we wrote for this tenant (a re-created tenant adopts it)."""
-    labels = secret["metadata"].get("labels") or {}
-    if labels.get("app.kubernetes.io/managed-by") != MANAGED_BY or labels.get(TENANT_LABEL) != tenant.name:
-        name = secret["metadata"]["name"]
-        raise NameConflict(
-            f"Secret {tenant.namespace}/{name} exists and is not managed for MemoryTenant {tenant.name!r}; "
-            "rename the tenant or remove that Secret"
-        )
+def _conflict(kind: str, tenant: MemoryTenant, name: str) -> NameConflict:
+    return NameConflict(
+        f"{kind} {tenant.namespace}/{name} exists and was not written by agent-memory-operator for MemoryTenant "
+        f"{tenant.name!r}; nothing was provisioned. Rename the tenant (or the agent) or remove that {kind}"
+    )
+
+
+def _claim(obj: dict[str, Any] | None, kind: str, tenant: MemoryTenant, role: str, agent: str | None = None) -> None:
+    """An existing child at one of our names must carry our marks for this tenant, else it is someone else's."""
+    if obj is not None and not carries_our_marks(obj, tenant.name, role, agent):
+        raise _conflict(kind, tenant, obj["metadata"]["name"])
+
+
+def _claim_children(tenant: MemoryTenant, users: list[acl.AclUser], deps: Deps) -> _Children:
+    """Read every child at our names and refuse (NameConflict) before anything is written if one is foreign:
+    a pre-existing CronJob, ConfigMap or Secret, or another tenant's child whose name collides with ours
+    (tenant `a` with agent `b-c` and tenant `a-b` with agent `c` both want `a-b-c-memory-credentials`)."""
+    ns = tenant.namespace
+    secrets_found: dict[str, dict[str, Any] | None] = {}
+    for user in users:
+        name = credentials_secret_name(tenant.name, user.agent)
+        secrets_found[name] = found = deps.kube.get_secret(ns, name)
+        _claim(found, "Secret", tenant, ROLE_CREDENTIALS, user.agent)
+    keys_name = keys_secret_name(tenant.name)
+    secrets_found[keys_name] = found = deps.kube.get_secret(ns, keys_name)
+    _claim(found, "Secret", tenant, ROLE_KEYS)
+    for job in JOBS:
+        _claim(deps.kube.get_cronjob(ns, cronjob_name(tenant.name, job)), "CronJob", tenant, job_role(job))
+    _claim(deps.kube.get_configmap(ns, report_configmap_name(tenant.name)), "ConfigMap", tenant, ROLE_REPORT)
+    account = deps.kube.get_service_account(ns, JOB_SERVICE_ACCOUNT)
+    if account is not None and not carries_our_marks(account, None, ROLE_JOB_SERVICE_ACCOUNT):
+        raise _conflict("ServiceAccount", tenant, JOB_SERVICE_ACCOUNT)
+    return _Children(secrets_found, account_exists=account is not None)
+
+
+class _Children:
+    """What `_claim_children` read: the child Secrets by name (None: absent) and whether the jobs' account exists."""
+
+    def __init__(self, secrets_found: dict[str, dict[str, Any] | None], account_exists: bool) -> None:
+        self.secrets = secrets_found
+        self.account_exists = account_exists
+
+
+class _Guard:
+    """Checked before every write: once the tenant's deletion has begun, a reconcile writes nothing more."""
+
+    def __init__(self, tenant: MemoryTenant, deps: Deps, cancelled: Callable[[], bool]) -> None:
+        self.uid, self.deps, self.cancelled = tenant.metadata.uid, deps, cancelled
+
+    def __call__(self) -> None:
+        if self.deps.deletions.deleting(self.uid) or self.cancelled():
+            raise DeletionInProgress("deletion began while reconciling; nothing more is written")
+
+
+def _never() -> bool:
+    return False
 
 
 class SecretMaterial(Protocol[T]):
     """How one kind of child Secret is built from its material, and how fresh material is minted."""
+
+    role: str
+    agent: str | None
 
     def build(self, material: T) -> dict[str, Any]: ...
     def new(self) -> T: ...
     def read(self, secret: dict[str, Any]) -> T | None: ...
 
 
-def _ensure_secret(tenant: MemoryTenant, name: str, kind: SecretMaterial[T], deps: Deps) -> tuple[T, bool]:
-    """Reuse the material in Secret `name` when readable, else write the Secret with new material.
+def _differs(existing: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Whether applying `desired` would change what matters in `existing` (data, labels, owner)."""
+    meta, want = existing.get("metadata") or {}, desired["metadata"]
+    labels = meta.get("labels") or {}
+    owners = {o.get("uid") for o in meta.get("ownerReferences") or []}
+    return (
+        (existing.get("data") or {}) != desired.get("data", {})
+        or any(labels.get(k) != v for k, v in want["labels"].items())
+        or owners != {o["uid"] for o in want.get("ownerReferences", [])}
+    )
+
+
+def _ensure_secret(
+    tenant: MemoryTenant,
+    name: str,
+    kind: SecretMaterial[T],
+    deps: Deps,
+    existing: dict[str, Any] | None,
+    guard: _Guard,
+) -> tuple[T, bool]:
+    """Reuse the material in Secret `name` (`existing`, as just read) when readable, else write the Secret with
+    new material; an unchanged Secret is not written at all.
 
     A missing Secret is created create-only: if a concurrent reconcile wins the race, its material is
     re-read and used, so a Secret and the server can never disagree. Returns (material, existed).
     """
-    for _ in range(2):
-        existing = deps.kube.get_secret(tenant.namespace, name)
+    for attempt in range(2):
+        if attempt:
+            existing = deps.kube.get_secret(tenant.namespace, name)
+            _claim(existing, "Secret", tenant, kind.role, kind.agent)
         if existing is not None:
-            _check_ours(existing, tenant)
             material = kind.read(existing)
             if material is not None:
-                deps.kube.apply_secret(kind.build(material))
+                desired = kind.build(material)
+                if _differs(existing, desired):
+                    guard()
+                    deps.kube.apply_secret(desired)
                 return material, True
         material = kind.new()
+        guard()
         if existing is not None:
             deps.kube.apply_secret(kind.build(material))
             return material, False
@@ -205,8 +310,11 @@ def _ensure_secret(tenant: MemoryTenant, name: str, kind: SecretMaterial[T], dep
 class _CredentialsSecret:
     """Builds one ACL user's credentials Secret; `new()` mints a random password."""
 
+    role = ROLE_CREDENTIALS
+
     def __init__(self, tenant: MemoryTenant, user: acl.AclUser, endpoint: Endpoint, policy: Requirements) -> None:
         self.tenant, self.user, self.endpoint, self.policy = tenant, user, endpoint, policy
+        self.agent = user.agent
 
     def build(self, password: str) -> dict[str, Any]:
         ns, name, agent = self.tenant.namespace, self.tenant.name, self.user.agent
@@ -232,6 +340,9 @@ class _CredentialsSecret:
 class _KeysSecret:
     """Builds the keyring Secret; `new()` mints the first random 256-bit key."""
 
+    role = ROLE_KEYS
+    agent: str | None = None
+
     def __init__(self, tenant: MemoryTenant, deps: Deps) -> None:
         self.tenant, self.deps = tenant, deps
 
@@ -254,45 +365,73 @@ class _KeysSecret:
 # The reconcile ---------------------------------------------------------------------------------------------
 
 
-def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
-    """Converge the tenant's users, Secrets and status; raises a ReconcileError subclass when it cannot."""
+def reconcile(tenant: MemoryTenant, deps: Deps, cancelled: Callable[[], bool] = _never) -> Outcome[MemoryTenantStatus]:
+    """Converge the tenant's users, Secrets and status; raises a ReconcileError subclass when it cannot.
+
+    `cancelled` says whether the tenant's deletion has begun (a handler passes its live body's view): from then
+    on nothing more is written. The reconcile never runs alongside the tenant's finalizer in this process.
+    """
+    with deps.deletions.exclusive(tenant.metadata.uid, timeout=0):
+        return _reconcile(tenant, deps, _Guard(tenant, deps, cancelled))
+
+
+def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[MemoryTenantStatus]:
     now, generation = deps.clock(), tenant.metadata.generation
+    guard()
     policy = effective_policy(tenant, deps)  # before anything is written: a conflict provisions nothing
     store = resolve_store(tenant, deps)
     endpoint = Endpoint.parse(store.spec.url)
-    with store_errors(store.name):
+    with store_errors(store.name), _store_misconfigured(store.name):
         admin = deps.stores.admin_for(store)
         admin.server_info()  # reachable now, before anything is written (the command list below may be cached)
         caps = deps.stores.capabilities(admin)
+    plan = acl.plan_acl_users(tenant.namespace, tenant.name, tenant.spec.isolation, tenant.spec.agents)
+    children = _claim_children(tenant, plan, deps)  # a foreign or colliding child: refused, nothing written
+    guard()
+    _pin_store(tenant, store, deps)  # placement is on record before the first user or Secret exists
     events: list[Event] = []
     steady = tenant.status.observed_generation == generation  # spec unchanged since the last reconcile
     provisioned: list[ProvisionedUser] = []
-    for user in acl.plan_acl_users(tenant.namespace, tenant.name, tenant.spec.isolation, tenant.spec.agents):
+    for user in plan:
         secret_name = credentials_secret_name(tenant.name, user.agent)
         password, existed = _ensure_secret(
-            tenant, secret_name, _CredentialsSecret(tenant, user, endpoint, policy), deps
+            tenant,
+            secret_name,
+            _CredentialsSecret(tenant, user, endpoint, policy),
+            deps,
+            children.secrets[secret_name],
+            guard,
         )
+        guard()
         with store_errors(store.name):
             change = admin.set_user(user, password, caps)
         if existed and steady and change is not AclChange.UNCHANGED:
             events.append(
                 Event("DriftRepaired", f"ACL user {user.name} was {_drift_word(change)}; restored", "Warning")
             )
+            guard()
             with store_errors(store.name):  # evidence for the compliance report, in the tamper-evident trail
                 admin.append_audit(acl.audit_key(tenant.namespace, tenant.name), _drift_event(user.name, change, now))
         provisioned.append(ProvisionedUser(name=user.name, agent=user.agent, secret_name=secret_name))
-    events += _revoke_removed_agents(tenant, admin, {u.agent for u in provisioned if u.agent}, store.name, deps)
-    _, keyring_existed = _ensure_secret(tenant, keys_secret_name(tenant.name), _KeysSecret(tenant, deps), deps)
+    events += _revoke_removed_agents(tenant, admin, {u.name for u in provisioned}, steady, store.name, deps, guard)
+    keys_name = keys_secret_name(tenant.name)
+    _, keyring_existed = _ensure_secret(
+        tenant, keys_name, _KeysSecret(tenant, deps), deps, children.secrets[keys_name], guard
+    )
     if not keyring_existed:
-        events.append(Event("KeyringCreated", f"new 256-bit keyring in Secret {keys_secret_name(tenant.name)}"))
+        events.append(Event("KeyringCreated", f"new 256-bit keyring in Secret {keys_name}"))
+    _ensure_job_account(tenant, children, deps, guard)
+    guard()
     deps.kube.apply_cronjob(retention_cronjob(tenant, deps.job_image))
     deps.kube.apply_cronjob(report_cronjob(tenant, policy, deps.job_image))
     prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
     with store_errors(store.name):
         measured = admin.usage(prefix, sample=deps.usage_sample)
+        guard()
         trimmed = _trim_audit(tenant, policy, admin, now)
         records = {job: admin.read_hash(_job_key(tenant, job)) for job in JOBS}
     jobs = _job_runs(records)
+    guard()
     compliance = _publish_report(tenant, records["report"], deps)
     if trimmed:
         events.append(Event("AuditTrimmed", f"{trimmed} audit entries older than {policy.audit_retention_days} days"))
@@ -303,7 +442,7 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
             "key_prefix": prefix,
             "users": provisioned,
             "credentials_secret": credentials_secret_name(tenant.name),
-            "keys_secret": keys_secret_name(tenant.name),
+            "keys_secret": keys_name,
             "encryption": encryption_in_force(tenant, policy),
             "policies": [ref.name for ref in tenant.spec.policy_refs],
             "jobs": jobs,
@@ -336,6 +475,40 @@ def reconcile(tenant: MemoryTenant, deps: Deps) -> Outcome[MemoryTenantStatus]:
     return Outcome(with_conditions(status, generation, ready_provisioned, ready), events)
 
 
+@contextmanager
+def _store_misconfigured(store_name: str) -> Iterator[None]:
+    """A store whose own spec is refused (its Secret namespace) is, for its tenants, a store that is unavailable:
+    it recovers by itself once the store is fixed, so the tenant is retried, not stalled."""
+    try:
+        yield
+    except InvalidSpec as exc:
+        raise StoreUnavailable(f"MemoryStore {store_name} cannot be used: {exc.message}") from None
+
+
+def _pin_store(tenant: MemoryTenant, store: MemoryStore, deps: Deps) -> None:
+    """Record the placement in status.store now, before any user or Secret exists on it: a tenant is never
+    re-placed once anything was written, and its finalizer always knows where to revoke access."""
+    if tenant.status.store == store.name:
+        return
+    if not deps.kube.patch_namespaced_status(
+        MemoryTenant.plural, tenant.namespace, tenant.name, {"store": store.name}, None
+    ):
+        raise DeletionInProgress(f"MemoryTenant {tenant.namespace}/{tenant.name} is gone")
+
+
+def _ensure_job_account(tenant: MemoryTenant, children: _Children, deps: Deps, guard: _Guard) -> None:
+    """The namespace's ServiceAccount for job Pods (no token, no permissions), created once, never re-written."""
+    if children.account_exists:
+        return
+    guard()
+    try:
+        deps.kube.create_service_account(job_service_account(tenant.namespace))
+    except AlreadyExists:  # another tenant of the namespace created it meanwhile: check it is ours
+        account = deps.kube.get_service_account(tenant.namespace, JOB_SERVICE_ACCOUNT)
+        if account is not None and not carries_our_marks(account, None, ROLE_JOB_SERVICE_ACCOUNT):
+            raise _conflict("ServiceAccount", tenant, JOB_SERVICE_ACCOUNT) from None
+
+
 def _trim_audit(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, now: datetime) -> int:
     """Audit entries go only once older than the audit minimum; with no minimum in force they are all kept."""
     if policy.audit_retention_days is None:
@@ -344,7 +517,6 @@ def _trim_audit(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, n
     return admin.trim_stream_before(acl.audit_key(tenant.namespace, tenant.name), int(cutoff.timestamp() * 1000))
 
 
-JOBS = ("retention", "report")
 _JOB_BOOKKEEPING = {"status", "startedAt", "finishedAt", "durationMs", "error", "cursor", "report", "markdown"}
 
 
@@ -383,7 +555,7 @@ def _publish_report(tenant: MemoryTenant, record: dict[str, str], deps: Deps) ->
             generated_at=report.get("generatedAt"),
             score=int(report["score"]),
             violations=len(report["violations"]),
-            config_map=f"{tenant.name}-compliance-report",
+            config_map=report_configmap_name(tenant.name),
         )
     except (ValueError, KeyError, TypeError):
         return tenant.status.compliance  # written by a tenant user: never trusted to be well-formed
@@ -422,32 +594,38 @@ def _quota_violations(tenant: MemoryTenant, usage: Usage) -> list[str]:
 
 
 def _revoke_removed_agents(
-    tenant: MemoryTenant, admin: RedisAdmin, wanted: set[str | None], store_name: str, deps: Deps
+    tenant: MemoryTenant,
+    admin: RedisAdmin,
+    wanted: set[str],
+    steady: bool,
+    store_name: str,
+    deps: Deps,
+    guard: _Guard,
 ) -> list[Event]:
-    """Agents dropped from spec.agents (or a level without agent users) lose their ACL user and Secret."""
-    events = []
-    for secret in _agent_secrets(tenant, deps):
-        agent = (secret["metadata"].get("labels") or {}).get(AGENT_LABEL)
-        if agent in wanted:
-            continue
-        username = secret_value(secret, "REDIS_USERNAME") or ""
-        with store_errors(store_name):
-            admin.delete_users([u for u in [username] if _is_tenant_user(tenant, u)])
-        deps.kube.delete_secret(tenant.namespace, secret["metadata"]["name"])
-        events.append(Event("AgentRevoked", f"agent {agent}: ACL user {username} deleted, Secret removed"))
-    return events
+    """Agents dropped from spec.agents (or a level without agent users) lose their ACL user and Secret.
 
-
-def _agent_secrets(tenant: MemoryTenant, deps: Deps) -> list[dict[str, Any]]:
-    selector = f"{TENANT_LABEL}={tenant.name},{ROLE_LABEL}={ROLE_CREDENTIALS},{AGENT_LABEL}"
-    found = deps.kube.list_secrets(tenant.namespace, selector)
-    return [s for s in found if (s["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == MANAGED_BY]
-
-
-def _is_tenant_user(tenant: MemoryTenant, username: str) -> bool:
-    """Only names of this tenant's own users are ever deleted, whatever a (possibly edited) Secret says."""
+    Which users exist comes from status.users on a steady pass (nothing in the spec changed) and from the store
+    itself (ACL USERS, the tenant's names only) when the spec changed or status is empty: never from a list of
+    Secrets. Secrets are deleted by name, and only when they carry our marks.
+    """
     base = acl.tenant_username(tenant.namespace, tenant.name)
-    return username == base or username.startswith(base + "_")
+    if steady and tenant.status.users:
+        known = {u.name for u in tenant.status.users}
+    else:
+        with store_errors(store_name):
+            known = set(admin.users_under(base))
+    events = []
+    for username in sorted(u for u in known - wanted if u.startswith(base + "_")):
+        agent = username.removeprefix(base + "_")
+        guard()
+        with store_errors(store_name):
+            admin.delete_users([username])
+        name = credentials_secret_name(tenant.name, agent)
+        secret = deps.kube.get_secret(tenant.namespace, name)
+        if secret is not None and carries_our_marks(secret, tenant.name, ROLE_CREDENTIALS, agent):
+            deps.kube.delete_secret(tenant.namespace, name)
+        events.append(Event("AgentRevoked", f"agent {agent}: ACL user {username} deleted, Secret {name} removed"))
+    return events
 
 
 # Deletion ---------------------------------------------------------------------------------------------------
@@ -457,12 +635,33 @@ def finalize(tenant: MemoryTenant, deps: Deps) -> list[Event]:
     """Revoke access (delete every ACL user of the tenant); with deletionPolicy Delete also erase its keys
     and keyring, with Retain orphan the keyring Secret so the retained data stays decryptable.
 
+    Revocation does not trust status.users: every user named `mt_<ns>_<tenant>` or `mt_<ns>_<tenant>_*` on the
+    store the tenant was placed on goes (placement is recorded before anything is written there). The work
+    happens once per deletion in this process, never alongside a reconcile of the same tenant; a reconcile
+    still running (e.g. blocked on a hung store) is told to stop and waited for at most one store timeout.
+
     Raises StoreUnavailable while the store cannot be reached: access must really be revoked before the
     finalizer lets go. A store whose MemoryStore object is gone cannot be reached ever again: that is
     reported and deletion proceeds.
     """
+    uid = tenant.metadata.uid
+    if deps.deletions.finished(uid):
+        return []
+    deps.deletions.begin(uid)
+    with deps.deletions.exclusive(uid, timeout=deps.stores.timeout) as held:
+        if not held:
+            raise StoreUnavailable(
+                f"a reconcile of this tenant is still waiting for MemoryStore {tenant.status.store or '(none)'} "
+                "(it may be hung); it stops before writing anything more, and deletion retries"
+            )
+        events = _finalize(tenant, deps)
+    deps.deletions.finish(uid)
+    return events
+
+
+def _finalize(tenant: MemoryTenant, deps: Deps) -> list[Event]:
     if tenant.status.store is None:
-        return []  # never provisioned: nothing outside the cluster to clean up
+        return []  # never placed: nothing was written outside the cluster
     body = deps.kube.get_cluster_object(MemoryStore.plural, tenant.status.store)
     if body is None:
         return [
@@ -473,23 +672,26 @@ def finalize(tenant: MemoryTenant, deps: Deps) -> list[Event]:
             )
         ]
     store = _parse_store(body)
-    usernames = {u.name for u in tenant.status.users}
-    usernames |= {
-        u.name for u in acl.plan_acl_users(tenant.namespace, tenant.name, tenant.spec.isolation, tenant.spec.agents)
-    }
-    usernames |= {secret_value(s, "REDIS_USERNAME") or "" for s in _agent_secrets(tenant, deps)}
-    usernames = {u for u in usernames if _is_tenant_user(tenant, u)}
     prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
-    with store_errors(store.name):
+    with store_errors(store.name), _store_misconfigured(store.name):
         admin = deps.stores.admin_for(store)
-        admin.delete_users(sorted(usernames))
-        events = [Event("AccessRevoked", f"ACL users {', '.join(sorted(usernames))} deleted")]
+        usernames = admin.users_under(acl.tenant_username(tenant.namespace, tenant.name))
+        admin.delete_users(usernames)
+        if usernames:
+            events = [Event("AccessRevoked", f"ACL users {', '.join(usernames)} deleted")]
+        else:
+            events = [Event("AccessRevoked", f"no ACL user of this tenant was left on MemoryStore {store.name}")]
         if tenant.spec.deletion_policy == "Delete":
             removed = admin.scan_delete(prefix)
+    keys_name = keys_secret_name(tenant.name)
+    keys = deps.kube.get_secret(tenant.namespace, keys_name)
+    ours = keys is not None and carries_our_marks(keys, tenant.name, ROLE_KEYS)  # a foreign Secret is never touched
     if tenant.spec.deletion_policy == "Delete":
-        deps.kube.delete_secret(tenant.namespace, keys_secret_name(tenant.name))
+        if ours:
+            deps.kube.delete_secret(tenant.namespace, keys_name)
         events.append(Event("DataDeleted", f"{removed} keys under {prefix} and the keyring deleted"))
     else:
-        deps.kube.orphan_secret(tenant.namespace, keys_secret_name(tenant.name))
-        events.append(Event("DataRetained", f"keys under {prefix} and Secret {keys_secret_name(tenant.name)} kept"))
+        if ours:
+            deps.kube.orphan_secret(tenant.namespace, keys_name)
+        events.append(Event("DataRetained", f"keys under {prefix} and Secret {keys_name} kept"))
     return events
