@@ -218,7 +218,7 @@ def test_a_foreign_cronjob_at_our_name_is_never_taken_over(
     batch.create_namespaced_cron_job(namespace, _foreign_cronjob(namespace, "cron-memory-retention"))
     tenant = make_tenant(api_client, namespace, "cron", storeRef={"name": store})
 
-    with pytest.raises(NameConflict, match="CronJob .*/cron-memory-retention exists"):
+    with pytest.raises(NameConflict, match=r"CronJob .*/cron-memory-retention exists"):
         reconciler.reconcile(tenant, deps)
 
     kept = batch.read_namespaced_cron_job("cron-memory-retention", namespace)
@@ -236,7 +236,7 @@ def test_a_foreign_configmap_at_the_report_name_is_never_taken_over(
     )
     tenant = make_tenant(api_client, namespace, "cm", storeRef={"name": store})
 
-    with pytest.raises(NameConflict, match="ConfigMap .*/cm-compliance-report exists"):
+    with pytest.raises(NameConflict, match=r"ConfigMap .*/cm-compliance-report exists"):
         reconciler.reconcile(tenant, deps)
     assert core(api_client).read_namespaced_config_map("cm-compliance-report", namespace).data == {"theirs": "1"}
 
@@ -248,7 +248,7 @@ def test_a_foreign_job_service_account_is_never_used(
     core(api_client).create_namespaced_service_account(namespace, {"metadata": {"name": JOB_SERVICE_ACCOUNT}})
     tenant = make_tenant(api_client, namespace, "sa", storeRef={"name": store})
 
-    with pytest.raises(NameConflict, match=f"ServiceAccount .*/{JOB_SERVICE_ACCOUNT} exists"):
+    with pytest.raises(NameConflict, match=rf"ServiceAccount .*/{JOB_SERVICE_ACCOUNT} exists"):
         reconciler.reconcile(tenant, deps)
 
 
