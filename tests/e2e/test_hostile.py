@@ -237,3 +237,22 @@ def test_deleting_a_tenant_on_a_hung_store_waits_visibly_then_revokes_once(hangi
     assert _tenant_users(hanging, "mt_hung_stuck") == []
     reasons = [e["reason"] for e in _events_for(hanging, "hung", "stuck")]
     assert reasons.count("AccessRevoked") == 1 and reasons.count("DataDeleted") == 1
+
+
+def test_an_invalid_spec_is_judged_once_without_errors_or_tracebacks_in_the_log(
+    sandbox: Sandbox, namespace: str
+) -> None:
+    log_start = len(sandbox.operator_log_text())
+    apply(sandbox, tenant_manifest(namespace, "zero", quota={"memory": "0"}))
+
+    refused = wait_condition(sandbox, namespace, "zero", "False", "InvalidSpec")
+    time.sleep(3 * 2.0)  # three drift-timer periods: each must leave the verdict alone and log nothing
+
+    assert condition(refused)["message"] == "spec.quota.memory: must be greater than zero"
+    assert condition(refused, "Stalled")["status"] == "True"
+    lines = sandbox.operator_log_text()[log_start:].splitlines()
+    assert not [line for line in lines if "ERROR" in line or "Traceback" in line]
+    assert len([line for line in lines if "spec.quota.memory: must be greater than zero" in line]) == 1
+    events = [e for e in _events_for(sandbox, namespace, "zero") if e["reason"] == "InvalidSpec"]
+    assert len(events) == 1 and events[0].get("count", 1) == 1
+    assert _tenant_users(sandbox, f"mt_{namespace}_zero") == []
