@@ -24,24 +24,28 @@ and deletionTimestamp; namespace deletion (Terminating until its contents are go
 terminating namespace is 403); ownerReference garbage collection when an owner is removed (synchronous,
 background propagation, Orphan honoured, Foreground treated as Background); label and field selectors
 on list and watch; watches from a resourceVersion with a bounded event log (410 Gone when too old),
-bookmarks, `sendInitialEvents`, `timeoutSeconds`; Secret `stringData`; CRD structural schemas (defaults,
-pruning of unknown fields, validation -> 422 Invalid with causes per field; `validate_schemas=False`
-turns it off); `meta.k8s.io/v1` Tables with CRD additionalPrinterColumns for `kubectl get`;
+bookmarks, `sendInitialEvents`, `timeoutSeconds`; Secret `stringData`; ObjectMeta rules of every kind,
+worded as the real server words them (names per kind: DNS-1123 subdomains, Namespace DNS-1123 and Service
+DNS-1035 labels, CronJob <= 52 and Job <= 63 characters; label keys and values; 256 KiB of annotations);
+CRD structural schemas (defaults, pruning of unknown fields, validation -> 422 Invalid with causes per
+field) and CEL `x-kubernetes-validations` (cel-python; transition rules, ratcheting), both turned off by
+`validate_schemas=False`; `meta.k8s.io/v1` Tables with CRD additionalPrinterColumns for `kubectl get`;
 `/openapi/v3` with CRD schemas (so `kubectl apply` validates through the server and `kubectl explain`
 works for custom resources); Status objects for every error.
 
 What is NOT emulated: authentication, authorization and RBAC (every request is allowed; the kubeconfig
-token is a placeholder), admission webhooks and admission plugins, CEL validation rules
-(`x-kubernetes-validations`) and `format` checks, conversion between CRD versions (objects are served
+token is a placeholder), admission webhooks and admission plugins, `format` checks, CEL cost limits and
+the Kubernetes CEL library functions cel-python lacks (a CRD using them is accepted with a warning and
+those rules are not enforced; see `cel`), conversion between CRD versions (objects are served
 as stored with only `apiVersion` rewritten), real SSA field ownership for non-Apply writers and per-item
 ownership in lists, any controller other than GC and namespace deletion (no Pods, kubelet, scheduler,
 Job/CronJob controllers, Deployments, Services or endpoints; nothing runs), garbage collection of objects
 whose owner never existed (a real GC would delete them after a while), Events shared between `v1` and
-`events.k8s.io/v1` (two separate stores here), schemas of built-in kinds (no unknown-field or type
-checks for them), `/openapi/v2` (it needs protobuf), aggregated discovery (legacy discovery is served
-instead), protobuf and CBOR (415 on such request bodies), watch-cache semantics of `resourceVersion`
-on list (lists always return the latest state), `/scale`, logs/exec/port-forward, and persistence
-(state lives in memory only).
+`events.k8s.io/v1` (two separate stores here), schemas of built-in kinds beyond ObjectMeta (no
+unknown-field or type checks for them), `/openapi/v2` (it needs protobuf), aggregated discovery (legacy
+discovery is served instead), protobuf and CBOR (415 on such request bodies), watch-cache semantics of
+`resourceVersion` on list (lists always return the latest state), `/scale`, logs/exec/port-forward, and
+persistence (state lives in memory only).
 
 Client notes. kubectl asks for aggregated discovery and falls back to the legacy documents served here.
 It caches discovery per host:port under `~/.kube/cache`; a new sandbox on a reused port looks like the

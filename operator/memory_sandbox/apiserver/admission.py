@@ -1,26 +1,25 @@
-"""What the server does to an object before storing it: defaults of built-in kinds, CRD schemas, names.
+"""What the server does to an object before storing it: defaults of built-in kinds, names, CRD schemas and rules.
 
-This stands in for kube-apiserver's registry strategies and the CRD structural-schema decoder; there are
-no admission webhooks or admission plugins.
+This stands in for kube-apiserver's registry strategies (ObjectMeta rules in `objectmeta`), the CRD
+structural-schema decoder (`schema`) and CRD validation rules (`cel`); there are no admission webhooks or
+admission plugins.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors
+from . import cel, errors
+from .objectmeta import metadata_causes
 from .resources import CRD_KEY, NAMESPACE_KEY, ResourceType
 from .schema import apply_schema
 
-__all__ = ["Admitted", "admit", "crd_status", "validate_name"]
+__all__ = ["Admitted", "admit", "crd_status"]
 
 JsonObj = dict[str, Any]
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 
 
@@ -30,35 +29,41 @@ class Admitted:
     warnings: list[str] = field(default_factory=list)
 
 
-def validate_name(rtype: ResourceType, name: str) -> None:
-    """Names are DNS subdomains (namespaces: DNS labels), as for nearly every kind."""
-    label = rtype.key == NAMESPACE_KEY
-    pattern, limit = (_DNS_LABEL, 63) if label else (_DNS_SUBDOMAIN, 253)
-    if len(name) <= limit and pattern.match(name):
-        return
-    kind, chars = ("RFC 1123 label", "'-'") if label else ("RFC 1123 subdomain", "'-' or '.'")
-    message = (
-        f'Invalid value: "{name}": a lowercase {kind} must consist of lower case alphanumeric characters, '
-        f"{chars}, and must start and end with an alphanumeric character"
-    )
-    raise errors.invalid(
-        rtype.kind, rtype.group, name, [{"reason": "FieldValueInvalid", "message": message, "field": "metadata.name"}]
-    )
-
-
-def admit(rtype: ResourceType, version: str, obj: JsonObj, *, schemas: bool, field_validation: str) -> Admitted:
-    """Normalise and validate `obj` (owned by the caller); 422 Invalid or 400 on violations."""
+def admit(
+    rtype: ResourceType,
+    version: str,
+    obj: JsonObj,
+    *,
+    old: JsonObj | None = None,
+    schemas: bool,
+    field_validation: str,
+) -> Admitted:
+    """Normalise and validate `obj` (owned by the caller; `old` is the stored object on updates); 422 or 400."""
     normalise = _NORMALISERS.get(rtype.key)
     if normalise is not None:
         normalise(rtype, obj)
+    name = obj.get("metadata", {}).get("name", "")
+    causes = metadata_causes(rtype, obj)
+    warnings: list[str] = []
+    if rtype.key == CRD_KEY:
+        rule_causes, warnings = cel.check_crd(obj)
+        causes += rule_causes
+    if causes:
+        raise errors.invalid(rtype.kind, rtype.group, name, causes)
     vdef = rtype.version(version)
     if not schemas or vdef is None or vdef.schema is None:
-        return Admitted(obj)
+        return Admitted(obj, warnings)
     result = apply_schema(obj, vdef.schema)
-    name = obj.get("metadata", {}).get("name", "")
-    if result.causes:
-        raise errors.invalid(rtype.kind, rtype.group, name, result.causes)
-    return Admitted(result.obj, _unknown_fields(result.unknown, field_validation))
+    causes = result.causes
+    if cel.has_rules(vdef.schema):
+        if cel.blocks_rules(causes):
+            causes.append(cel.NOT_CHECKED)
+        else:
+            evaluated = cel.validate(result.obj, old, vdef.schema)
+            causes, warnings = causes + evaluated.causes, warnings + evaluated.warnings
+    if causes:
+        raise errors.invalid(rtype.kind, rtype.group, name, causes)
+    return Admitted(result.obj, warnings + _unknown_fields(result.unknown, field_validation))
 
 
 def _unknown_fields(unknown: list[str], field_validation: str) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import errors, lifecycle
-from .admission import FIELD_VALIDATION, admit, crd_status, validate_name
+from .admission import FIELD_VALIDATION, admit, crd_status
 from .clock import now
 from .patch import (
     ApiTestFailed,
@@ -175,8 +175,7 @@ class Cluster:
                 "field": "metadata.name",
             }
             raise errors.invalid(rtype.kind, rtype.group, "", [cause])
-        validate_name(rtype, name)
-        return str(name)
+        return str(name)  # its format and length are checked at admission, with the other ObjectMeta rules
 
     def _check_namespace(self, rtype: ResourceType, namespace: str, meta: JsonObj) -> None:
         if not rtype.namespaced:
@@ -194,10 +193,14 @@ class Cluster:
             why = f"unable to create new content in namespace {namespace} because it is being terminated"
             raise errors.forbidden(rtype.qualified, meta["name"], why)
 
-    def _admit(self, rtype: ResourceType, version: str, obj: JsonObj, opts: WriteOptions) -> JsonObj:
+    def _admit(
+        self, rtype: ResourceType, version: str, obj: JsonObj, opts: WriteOptions, old: JsonObj | None = None
+    ) -> JsonObj:
         if opts.field_validation not in FIELD_VALIDATION:
             raise errors.bad_request(f"fieldValidation must be one of {', '.join(FIELD_VALIDATION)}")
-        admitted = admit(rtype, version, obj, schemas=self.validate_schemas, field_validation=opts.field_validation)
+        admitted = admit(
+            rtype, version, obj, old=old, schemas=self.validate_schemas, field_validation=opts.field_validation
+        )
         opts.warnings.extend(admitted.warnings)
         return admitted.obj
 
@@ -350,7 +353,7 @@ class Cluster:
                 meta.pop(key, None)
         if keep_managed and "managedFields" in old_meta:
             meta["managedFields"] = old_meta["managedFields"]
-        new = self._admit(rtype, version, new, opts)
+        new = self._admit(rtype, version, new, opts, old=existing)
         lifecycle.check_new_finalizers(rtype, existing, new)
         if _content(new) != _content(existing):
             new["metadata"]["generation"] = int(old_meta.get("generation", 0)) + 1
