@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from memory_operator.api.v1alpha1 import MemoryTenant
 from memory_operator.api.v1alpha1.compliancepolicy import (
@@ -148,9 +149,17 @@ def requirements_for(spec: CompliancePolicySpec) -> Requirements:
 
 
 def validate_schedule(schedule: str, field: str = "reportSchedule") -> None:
-    """A five-field cron expression (or @daily etc.) as a CronJob accepts it, with 'H' allowed in any field."""
+    """A five-field cron expression (or @daily etc.) as a CronJob accepts it, with 'H' allowed in any field, that
+    fires at least once in any 5 years (`0 0 30 2 *` is well-formed and never runs: its report would never come)."""
     if not croniter.is_valid(schedule.replace("H", "0")) or len(schedule.split()) not in (1, 5):
         raise PolicyContradiction(field, f"{schedule!r} is not a cron schedule such as '0 6 * * 1' or 'H H * * *'")
+    fields = schedule.split()
+    if len(fields) == 5:  # each 'H' at the lowest value it can spread to
+        fields = [f.replace("H", str(low)) for f, (low, _) in zip(fields, _H_RANGES, strict=True)]
+    try:
+        croniter(" ".join(fields), datetime(2000, 1, 1), max_years_between_matches=5).get_next(datetime)
+    except (CroniterBadDateError, ValueError):
+        raise PolicyContradiction(field, f"{schedule!r} never fires (no such date); pick a day that exists") from None
 
 
 _H_RANGES = ((0, 60), (0, 24), (1, 28), (1, 12), (0, 7))  # minute, hour, day of month (<= 28), month, weekday

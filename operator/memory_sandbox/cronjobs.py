@@ -117,8 +117,7 @@ def run_cronjob(
     env = resolve_env(core, namespace, container)
     path = os.pathsep.join(p for p in (str(extra_path or Path(sys.executable).parent), os.environ.get("PATH", "")) if p)
     started = datetime.now(UTC)
-    job_name = f"{name}-{started.strftime('%Y%m%d%H%M%S')}"
-    _record_job(batch, namespace, job_name, cronjob, template, started)
+    job_name = _record_job(batch, namespace, cronjob, template, started)
     try:
         done = subprocess.run(
             command,
@@ -138,13 +137,11 @@ def run_cronjob(
 
 
 def _record_job(
-    batch: k8s.BatchV1Api,
-    namespace: str,
-    job_name: str,
-    cronjob: dict[str, Any],
-    template: dict[str, Any],
-    started: datetime,
-) -> None:
+    batch: k8s.BatchV1Api, namespace: str, cronjob: dict[str, Any], template: dict[str, Any], started: datetime
+) -> str:
+    """Create the run's Job; its name is the CronJob's plus at most 11 characters, as the CronJob controller's
+    `-<minutes since epoch>` is (so a 52-character CronJob name fits 63). Seconds rather than minutes, and the
+    next second when taken, since the sandbox may run one CronJob more than once a minute."""
     owner = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -156,15 +153,24 @@ def _record_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name,
             "namespace": namespace,
             "labels": dict(template.get("metadata", {}).get("labels") or {}),
             "ownerReferences": [owner],
         },
         "spec": template["spec"],
     }
-    batch.create_namespaced_job(namespace, cast(Any, body))
+    second = int(started.timestamp())
+    while True:
+        job_name = body["metadata"]["name"] = f"{cronjob['metadata']['name']}-{second}"
+        try:
+            batch.create_namespaced_job(namespace, cast(Any, body))
+            break
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            second += 1
     batch.patch_namespaced_job_status(job_name, namespace, {"status": {"startTime": started.isoformat(), "active": 1}})
+    return job_name
 
 
 def _finish_job(batch: k8s.BatchV1Api, namespace: str, job_name: str, exit_code: int, started: datetime) -> None:

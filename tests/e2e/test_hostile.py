@@ -34,12 +34,14 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 
-def _store(name: str, url: str, ref: dict[str, Any], **annotations: str) -> dict[str, Any]:
+def _store(
+    name: str, url: str, ref: dict[str, Any], annotations: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
     return {
         "apiVersion": "agentmemory.io/v1alpha1",
         "kind": "MemoryStore",
-        "metadata": {"name": name, "annotations": annotations},
-        "spec": {"url": url, "adminSecretRef": ref},
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": {"url": url, "adminSecretRef": ref, **spec},
     }
 
 
@@ -183,7 +185,7 @@ def test_a_foreign_cronjob_at_our_name_is_neither_taken_over_nor_deleted(sandbox
 
 def test_two_default_stores_place_nothing_until_one_default_is_left(sandbox: Sandbox, namespace: str) -> None:
     ref = {"name": "sandbox-store-admin", "namespace": STORE_NAMESPACE}
-    apply(sandbox, _store("second-default", sandbox.engine.url, ref, **{"agentmemory.io/default-store": "true"}))
+    apply(sandbox, _store("second-default", sandbox.engine.url, ref, {"agentmemory.io/default-store": "true"}))
     try:
         apply(sandbox, tenant_manifest(namespace, "undecided"))
         refused = wait_condition(sandbox, namespace, "undecided", "False", "AmbiguousDefaultStore")
@@ -256,3 +258,91 @@ def test_an_invalid_spec_is_judged_once_without_errors_or_tracebacks_in_the_log(
     events = [e for e in _events_for(sandbox, namespace, "zero") if e["reason"] == "InvalidSpec"]
     assert len(events) == 1 and events[0].get("count", 1) == 1
     assert _tenant_users(sandbox, f"mt_{namespace}_zero") == []
+
+
+# Refused at admission: kubectl apply fails, naming the field, and nothing is stored -----------------------------
+
+_POLICY = {"apiVersion": "agentmemory.io/v1alpha1", "kind": "CompliancePolicy"}
+_REF = {"name": "x", "namespace": STORE_NAMESPACE}
+
+
+@pytest.mark.parametrize(
+    ("kind", "doc", "field", "words"),
+    [
+        ("memorytenant", {"metadata": {"name": "t" * 36}, "spec": {}}, "<nil>", "must be no more than 35"),
+        (
+            "memorytenant",
+            {"metadata": {"name": "minimal"}, "spec": {"isolation": "minimal", "agents": ["planner"]}},
+            "spec.agents",
+            "must be empty with isolation minimal",
+        ),
+        ("memorystore", _store("port-high", "redis://valkey:99999", _REF), "spec.url", ""),
+        ("memorystore", _store("port-zero", "redis://valkey:0", _REF), "spec.url", ""),
+        ("memorystore", _store("tls-plain", "redis://valkey:6379", _REF, tls={}), "spec.tls", "rediss:// URL"),
+        (
+            "compliancepolicy",
+            {
+                **_POLICY,
+                "metadata": {"name": "upside-down"},
+                "spec": {"overrides": {"messageRetentionDays": 30, "messageMinRetentionDays": 90}},
+            },
+            "spec.overrides.messageMinRetentionDays",
+            "must not exceed messageRetentionDays",
+        ),
+    ],
+    ids=["tenant-name-36", "minimal-with-agents", "port-99999", "port-0", "tls-on-redis", "min-above-max"],
+)
+def test_specs_the_operator_cannot_honour_are_refused_by_kubectl_apply(
+    sandbox: Sandbox, namespace: str, kind: str, doc: dict[str, Any], field: str, words: str
+) -> None:
+    doc = {"apiVersion": "agentmemory.io/v1alpha1", "kind": doc.get("kind", "MemoryTenant"), **doc}
+    if kind == "memorytenant":
+        doc["metadata"] = {**doc["metadata"], "namespace": namespace}
+    result = apply(sandbox, doc, check=False)
+    assert result.returncode != 0
+    assert f"{field}: " in result.stderr and words in result.stderr, result.stderr
+    name = doc["metadata"]["name"]
+    where = ["-n", namespace] if kind == "memorytenant" else []
+    assert sandbox.kubectl("get", kind, name, *where, check=False).returncode != 0  # nothing was stored
+
+
+def test_a_tenant_cannot_be_moved_to_another_store_once_placed(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "settled", storeRef={"name": "sandbox"}))
+    wait_condition(sandbox, namespace, "settled", "True")
+    result = apply(sandbox, tenant_manifest(namespace, "settled", storeRef={"name": "elsewhere"}), check=False)
+    assert result.returncode != 0 and "spec.storeRef: " in result.stderr and "cannot change once set" in result.stderr
+    result = apply(sandbox, tenant_manifest(namespace, "settled"), check=False)  # dropping it is a change too
+    assert result.returncode != 0 and "spec.storeRef: " in result.stderr
+    assert get_json(sandbox, "memorytenant", "settled", "-n", namespace)["spec"]["storeRef"] == {"name": "sandbox"}
+
+
+def test_a_report_schedule_that_never_fires_is_an_invalid_policy(sandbox: Sandbox) -> None:
+    apply(
+        sandbox,
+        {**_POLICY, "metadata": {"name": "leap-day-never"}, "spec": {"overrides": {"reportSchedule": "0 0 30 2 *"}}},
+    )
+    try:
+
+        def refused() -> dict[str, Any] | None:
+            obj = get_json(sandbox, "compliancepolicy", "leap-day-never")
+            return obj if condition(obj).get("reason") == "InvalidSpec" else None
+
+        policy = wait_until(refused, 30, "the policy InvalidSpec")
+        message = condition(policy)["message"]
+        assert message.startswith("spec.overrides.reportSchedule: ") and "never fires" in message, message
+    finally:
+        sandbox.kubectl("delete", "compliancepolicy", "leap-day-never", check=False)
+
+
+def test_the_longest_tenant_name_provisions_every_child_and_its_jobs_run(sandbox: Sandbox, namespace: str) -> None:
+    name = "t" * 35  # the longest the CRD admits; the sandbox refuses child names a real API server refuses
+    apply(sandbox, tenant_manifest(namespace, name, agents=["a" * 63]))
+    ready = wait_condition(sandbox, namespace, name, "True", timeout=60)
+    assert {u["secretName"] for u in ready["status"]["users"]} == {
+        f"{name}-memory-credentials",
+        f"{name}-{'a' * 63}-memory-credentials",
+    }
+    for job in ("retention", "report"):
+        run = sandbox.run_cronjob(namespace, f"{name}-memory-{job}")
+        assert run.succeeded, run.stderr
+        assert len(run.job_name) <= 63

@@ -94,24 +94,29 @@ def crd_for(model: type[CustomObject]) -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [_column(c) for c in model.printer_columns],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": model.description,
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": openapi_schema(spec_model),
-                                "status": openapi_schema(status_model),
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": _root_schema(model, spec_model, status_model)},
                 }
             ],
         },
     }
+
+
+def _root_schema(model: type[CustomObject], spec_model: type[Any], status_model: type[Any]) -> dict[str, Any]:
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": model.description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": openapi_schema(spec_model),
+            "status": openapi_schema(status_model),
+        },
+    }
+    if model.root_rules:  # the only level where CEL can see metadata.name
+        root["x-kubernetes-validations"] = [dict(rule) for rule in model.root_rules]
+    return root
 
 
 def _column(column: dict[str, str]) -> dict[str, Any]:

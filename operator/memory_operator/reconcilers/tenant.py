@@ -18,7 +18,13 @@ from typing import Any, Protocol, TypeVar
 from pydantic import ValidationError
 
 from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
-from memory_operator.api.v1alpha1.memorytenant import ComplianceSummary, JobRun, ProvisionedUser, Usage
+from memory_operator.api.v1alpha1.memorytenant import (
+    MAX_TENANT_NAME,
+    ComplianceSummary,
+    JobRun,
+    ProvisionedUser,
+    Usage,
+)
 from memory_operator.builders import acl
 from memory_operator.builders.cronjobs import (
     JOBS,
@@ -378,6 +384,11 @@ def reconcile(tenant: MemoryTenant, deps: Deps, cancelled: Callable[[], bool] = 
 def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[MemoryTenantStatus]:
     now, generation = deps.clock(), tenant.metadata.generation
     guard()
+    if len(tenant.name) > MAX_TENANT_NAME:  # the CRD refuses it at admission; an object stored before may not be
+        raise InvalidSpec(
+            f"metadata.name: must be no more than {MAX_TENANT_NAME} characters, so that every child name fits "
+            f"its kind's limit (a CronJob name is at most 52); create the tenant under a shorter name"
+        )
     policy = effective_policy(tenant, deps)  # before anything is written: a conflict provisions nothing
     store = resolve_store(tenant, deps)
     endpoint = Endpoint.parse(store.spec.url)

@@ -88,11 +88,23 @@ READY_COLUMNS: tuple[dict[str, str], ...] = (
 AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 
 
+def cel_rules(*rules: dict[str, str]) -> dict[str, Any]:
+    """A model's `json_schema_extra`: CEL `x-kubernetes-validations` the API server checks at admission.
+
+    Each rule is mirrored by a pydantic validator (the operator checks again what a server without the rule, or
+    an object stored before it, lets through); tests/unit/test_cel_rules.py runs both on the same cases.
+    """
+    return {"x-kubernetes-validations": [dict(rule) for rule in rules]}
+
+
 class CustomObject(WireModel):
     """What both kinds share: CRD facts as class variables, metadata, and parsing from a kopf body.
 
     Subclasses declare `spec` and `status` fields; `status_model` is the status class (read leniently).
+    `root_rules` are CEL rules on the whole object (the only place `self.metadata.name` can be checked).
     """
+
+    root_rules: ClassVar[tuple[dict[str, str], ...]] = ()
 
     plural: ClassVar[str]
     kind: ClassVar[str]

@@ -7,7 +7,14 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from memory_operator.api.base import WireModel
-from memory_operator.api.v1alpha1.common import AGE_COLUMN, READY_COLUMNS, CustomObject, StatusBase, unique_items
+from memory_operator.api.v1alpha1.common import (
+    AGE_COLUMN,
+    READY_COLUMNS,
+    CustomObject,
+    StatusBase,
+    cel_rules,
+    unique_items,
+)
 
 Framework = Literal["GDPR", "HIPAA", "SOX", "PCI_DSS"]
 Detector = Literal["email", "phone", "ssn", "payment_card", "iban", "ip_address"]
@@ -36,6 +43,17 @@ class Masking(WireModel):
 
 class Overrides(WireModel):
     """Explicit values; each replaces what the frameworks would give for that requirement in this policy."""
+
+    model_config = WireModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "!has(self.messageMinRetentionDays) || !has(self.messageRetentionDays) "
+                "|| self.messageMinRetentionDays <= self.messageRetentionDays",
+                "message": "must not exceed messageRetentionDays (a minimum above the maximum cannot hold)",
+                "fieldPath": ".messageMinRetentionDays",
+            }
+        )
+    }
 
     message_retention_days: int | None = Field(
         default=None,

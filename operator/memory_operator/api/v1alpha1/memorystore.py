@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from memory_operator.api.base import WireModel
 from memory_operator.api.v1alpha1.common import (
@@ -16,9 +18,13 @@ from memory_operator.api.v1alpha1.common import (
     DnsSubdomain,
     Region,
     StatusBase,
+    cel_rules,
 )
 
-STORE_URL_PATTERN = r"^rediss?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:[0-9]{1,5})?/?$"
+_HOST_LABEL = r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"  # 1-65535
+STORE_URL_PATTERN = rf"^rediss?://(\[[0-9a-fA-F:.]+\]|{_HOST_LABEL}(\.{_HOST_LABEL})*)(:{_PORT})?/?$"
+MAX_HOST = 253
 
 
 class AdminSecretRef(WireModel):
@@ -51,9 +57,19 @@ class StoreTls(WireModel):
 class MemoryStoreSpec(WireModel):
     """Desired state of a MemoryStore."""
 
+    model_config = WireModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "!has(self.tls) || self.url.startsWith('rediss://')",
+                "message": "only meaningful with a rediss:// URL",
+                "fieldPath": ".tls",
+            }
+        )
+    }
+
     url: str = Field(
-        pattern=STORE_URL_PATTERN,
         max_length=300,
+        json_schema_extra={"pattern": STORE_URL_PATTERN},
         description="Endpoint as redis://host:port or rediss://host:port (TLS). No credentials or database in "
         "the URL: they come from adminSecretRef, and tenants always use database 0.",
     )
@@ -63,6 +79,36 @@ class MemoryStoreSpec(WireModel):
         default=None,
         description="Residency region of the data; tenants with spec.residency pick stores by it.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        """The schema's pattern, with messages that say which part is wrong (the pattern alone cannot)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname or parts.username or parts.password:
+            raise ValueError("must look like redis://host:port or rediss://host:port, without credentials")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        if port == 0:
+            raise ValueError("the port must be a number from 1 to 65535 (0 is not a port)")
+        host = parts.hostname
+        if len(host) > MAX_HOST or any(len(label) > 63 for label in host.split(".")):
+            raise ValueError(f"the host must be at most {MAX_HOST} characters, each dot-separated part at most 63")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must not name a database or options: tenants always use database 0")
+        if not re.match(STORE_URL_PATTERN, url):
+            raise ValueError("must look like redis://host:port or rediss://host:port")
+        return url
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_needs_rediss(cls, tls: StoreTls | None, info: ValidationInfo) -> StoreTls | None:
+        url = info.data.get("url")
+        if tls is not None and isinstance(url, str) and not url.startswith("rediss://"):
+            raise ValueError("only meaningful with a rediss:// URL")
+        return tls
 
 
 class ServerStatus(WireModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from memory_operator.api.base import WireModel
 from memory_operator.api.quantity import QUANTITY_PATTERN, parse_bytes
@@ -17,6 +17,7 @@ from memory_operator.api.v1alpha1.common import (
     DnsSubdomain,
     Region,
     StatusBase,
+    cel_rules,
     unique_items,
 )
 from memory_operator.api.v1alpha1.compliancepolicy import Requirements
@@ -24,6 +25,11 @@ from memory_operator.api.v1alpha1.compliancepolicy import Requirements
 Isolation = Literal["strict", "moderate", "minimal"]
 DeletionPolicy = Literal["Retain", "Delete"]
 MAX_AGENTS = 64
+#: the longest suffix a tenant's name gets in a child name limited to 52 characters (a CronJob's)
+LONGEST_CRONJOB_SUFFIX = "-memory-retention"
+CRONJOB_NAME_LIMIT = 52  # Kubernetes: a CronJob's Jobs append 11 characters to its name, within 63
+#: a MemoryTenant's name is at most this long, so every child name and label fits its kind's limit
+MAX_TENANT_NAME = CRONJOB_NAME_LIMIT - len(LONGEST_CRONJOB_SUFFIX)
 
 
 class StoreRef(WireModel):
@@ -68,6 +74,23 @@ class Encryption(WireModel):
 
 class MemoryTenantSpec(WireModel):
     """Desired state of a MemoryTenant."""
+
+    model_config = WireModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {
+                "rule": "!has(self.isolation) || self.isolation != 'minimal' || !has(self.agents) "
+                "|| size(self.agents) == 0",
+                "message": "must be empty with isolation minimal (one ACL user for the whole tenant); use "
+                "moderate or strict for per-agent users",
+                "fieldPath": ".agents",
+            },
+            {
+                "rule": "!has(oldSelf.storeRef) || (has(self.storeRef) && self.storeRef.name == oldSelf.storeRef.name)",
+                "message": "cannot change once set (data is not migrated); create a new MemoryTenant instead",
+                "fieldPath": ".storeRef",
+            },
+        )
+    }
 
     store_ref: StoreRef | None = Field(
         default=None,
@@ -117,7 +140,12 @@ class MemoryTenantSpec(WireModel):
 
     @field_validator("agents")
     @classmethod
-    def _agents_unique(cls, agents: list[str]) -> list[str]:
+    def _agents_unique(cls, agents: list[str], info: ValidationInfo) -> list[str]:
+        if agents and info.data.get("isolation") == "minimal":
+            raise ValueError(
+                "must be empty with isolation minimal (one ACL user for the whole tenant); use moderate or strict "
+                "for per-agent users"
+            )
         return unique_items(agents)
 
     @field_validator("policy_refs")
@@ -202,6 +230,14 @@ class MemoryTenant(CustomObject):
         "credentials and keyring Secrets."
     )
     status_model: ClassVar[type[StatusBase]] = MemoryTenantStatus
+    root_rules: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": f"size(self.metadata.name) <= {MAX_TENANT_NAME}",
+            # no fieldPath: the API server accepts only paths its schema declares, and metadata's are implicit
+            "message": f"metadata.name: must be no more than {MAX_TENANT_NAME} characters: child names such as "
+            f"<name>{LONGEST_CRONJOB_SUFFIX} (a CronJob) must fit in {CRONJOB_NAME_LIMIT}",
+        },
+    )
     printer_columns: ClassVar[tuple[dict[str, str], ...]] = (
         *READY_COLUMNS,
         {"name": "Store", "type": "string", "jsonPath": ".status.store"},
