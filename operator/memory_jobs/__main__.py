@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         print(f"memory-jobs {args.job} failed: {record['error']}", file=sys.stderr)
         code = 1
+    except Exception as exc:  # any other failure is recorded as failed too, never left "running"
+        # only the type: a message may quote data written by a tenant user (e.g. the value that failed to parse)
+        record |= {"status": "failed", "error": f"{type(exc).__name__} (unexpected; see the job's log)"}
+        print(f"memory-jobs {args.job} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 1
     record |= {"finishedAt": _now(), "durationMs": str(int((time.monotonic() - started) * 1000))}
     try:
         client.hset(env.result_key(args.job), mapping=cast(Any, record))

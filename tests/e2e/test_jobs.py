@@ -156,3 +156,24 @@ def test_report_finds_acl_rules_the_operator_had_to_restore(sandbox: Sandbox, na
         return [v["check"] for v in json.loads(json.loads(cm.stdout)["data"]["report.json"])["violations"]]
 
     assert wait_until(violations, what="the report ConfigMap") == ["acl"]
+
+
+def test_a_job_that_fails_on_tenant_data_is_recorded_as_failed_not_running(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "garbled", retentionDays=30))
+    obj = wait_condition(sandbox, namespace, "garbled", "True")
+    prefix = obj["status"]["keyPrefix"]
+    client = login(sandbox, namespace, "garbled-memory-credentials")
+    stale = f"{prefix}agent:bot:conv:gone:s2"
+    client.hset(f"{prefix}shared:sizes", stale, "not-a-number")  # a tenant user writes its own index
+
+    run = sandbox.run_cronjob(namespace, "garbled-memory-retention")
+    assert not run.succeeded
+    assert "Traceback" not in run.stderr and "ValueError" in run.stderr
+
+    def reported() -> dict[str, str] | None:
+        jobs = get_json(sandbox, "memorytenant", "garbled", "-n", namespace)["status"].get("jobs", [])
+        return next((j for j in jobs if j["job"] == "retention" and j.get("finishedAt")), None)
+
+    job = wait_until(reported, what="the failed run in the tenant's status")
+    assert job["status"] == "failed" and job["summary"].startswith("ValueError"), job
+    assert "not-a-number" not in job["summary"]
