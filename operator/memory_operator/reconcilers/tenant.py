@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
 from memory_operator.api.v1alpha1.memorytenant import (
     MAX_TENANT_NAME,
+    TENANT_NAME_TOO_LONG,
     ComplianceSummary,
     JobRun,
     ProvisionedUser,
@@ -385,10 +386,7 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
     now, generation = deps.clock(), tenant.metadata.generation
     guard()
     if len(tenant.name) > MAX_TENANT_NAME:  # the CRD refuses it at admission; an object stored before may not be
-        raise InvalidSpec(
-            f"metadata.name: must be no more than {MAX_TENANT_NAME} characters, so that every child name fits "
-            f"its kind's limit (a CronJob name is at most 52); create the tenant under a shorter name"
-        )
+        raise InvalidSpec(TENANT_NAME_TOO_LONG)
     policy = effective_policy(tenant, deps)  # before anything is written: a conflict provisions nothing
     store = resolve_store(tenant, deps)
     endpoint = Endpoint.parse(store.spec.url)

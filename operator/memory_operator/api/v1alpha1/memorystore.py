@@ -25,6 +25,7 @@ _HOST_LABEL = r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
 _PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"  # 1-65535
 STORE_URL_PATTERN = rf"^rediss?://(\[[0-9a-fA-F:.]+\]|{_HOST_LABEL}(\.{_HOST_LABEL})*)(:{_PORT})?/?$"
 MAX_HOST = 253
+_TLS_NEEDS_REDISS = "only meaningful with a rediss:// URL"
 
 
 class AdminSecretRef(WireModel):
@@ -61,7 +62,7 @@ class MemoryStoreSpec(WireModel):
         "json_schema_extra": cel_rules(
             {
                 "rule": "!has(self.tls) || self.url.startsWith('rediss://')",
-                "message": "only meaningful with a rediss:// URL",
+                "message": _TLS_NEEDS_REDISS,
                 "fieldPath": ".tls",
             }
         )
@@ -107,7 +108,7 @@ class MemoryStoreSpec(WireModel):
     def _tls_needs_rediss(cls, tls: StoreTls | None, info: ValidationInfo) -> StoreTls | None:
         url = info.data.get("url")
         if tls is not None and isinstance(url, str) and not url.startswith("rediss://"):
-            raise ValueError("only meaningful with a rediss:// URL")
+            raise ValueError(_TLS_NEEDS_REDISS)
         return tls
 
 

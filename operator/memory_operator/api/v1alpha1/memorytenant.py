@@ -30,6 +30,15 @@ LONGEST_CRONJOB_SUFFIX = "-memory-retention"
 CRONJOB_NAME_LIMIT = 52  # Kubernetes: a CronJob's Jobs append 11 characters to its name, within 63
 #: a MemoryTenant's name is at most this long, so every child name and label fits its kind's limit
 MAX_TENANT_NAME = CRONJOB_NAME_LIMIT - len(LONGEST_CRONJOB_SUFFIX)
+#: why a longer name is refused: the CRD's rule and the operator's own check say the same
+TENANT_NAME_TOO_LONG = (
+    f"metadata.name: must be no more than {MAX_TENANT_NAME} characters: child names such as "
+    f"<name>{LONGEST_CRONJOB_SUFFIX} (a CronJob) must fit in {CRONJOB_NAME_LIMIT}"
+)
+_MINIMAL_WITHOUT_AGENTS = (
+    "must be empty with isolation minimal (one ACL user for the whole tenant); use moderate or strict for "
+    "per-agent users"
+)
 
 
 class StoreRef(WireModel):
@@ -80,8 +89,7 @@ class MemoryTenantSpec(WireModel):
             {
                 "rule": "!has(self.isolation) || self.isolation != 'minimal' || !has(self.agents) "
                 "|| size(self.agents) == 0",
-                "message": "must be empty with isolation minimal (one ACL user for the whole tenant); use "
-                "moderate or strict for per-agent users",
+                "message": _MINIMAL_WITHOUT_AGENTS,
                 "fieldPath": ".agents",
             },
             {
@@ -142,10 +150,7 @@ class MemoryTenantSpec(WireModel):
     @classmethod
     def _agents_unique(cls, agents: list[str], info: ValidationInfo) -> list[str]:
         if agents and info.data.get("isolation") == "minimal":
-            raise ValueError(
-                "must be empty with isolation minimal (one ACL user for the whole tenant); use moderate or strict "
-                "for per-agent users"
-            )
+            raise ValueError(_MINIMAL_WITHOUT_AGENTS)
         return unique_items(agents)
 
     @field_validator("policy_refs")
@@ -234,8 +239,7 @@ class MemoryTenant(CustomObject):
         {
             "rule": f"size(self.metadata.name) <= {MAX_TENANT_NAME}",
             # no fieldPath: the API server accepts only paths its schema declares, and metadata's are implicit
-            "message": f"metadata.name: must be no more than {MAX_TENANT_NAME} characters: child names such as "
-            f"<name>{LONGEST_CRONJOB_SUFFIX} (a CronJob) must fit in {CRONJOB_NAME_LIMIT}",
+            "message": TENANT_NAME_TOO_LONG,
         },
     )
     printer_columns: ClassVar[tuple[dict[str, str], ...]] = (
