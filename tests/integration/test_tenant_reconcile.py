@@ -13,23 +13,26 @@ import redis
 from kubernetes import client as k8s
 
 from memory_client.audit import verify_entries
-from memory_operator.api.v1alpha1 import GROUP, VERSION
+from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant
 from memory_operator.builders import acl
 from memory_operator.deps import Deps
 from memory_operator.errors import (
     InvalidSpec,
     NameConflict,
+    PolicyNotFound,
     ResidencyUnsatisfied,
     StoreNotFound,
     StoreUnavailable,
 )
 from memory_operator.reconcilers import tenant as reconciler
+from memory_operator.reconcilers.common import condition, with_conditions
 from memory_operator.reconcilers.tenant import KeyringUnreadable
 from memory_sandbox.engine import Engine
 from tests.integration.objects import (
     core,
     custom,
     login,
+    make_policy,
     make_store,
     make_tenant,
     ready,
@@ -386,3 +389,40 @@ def test_new_tenant_on_a_store_that_went_down_writes_nothing(
 
     names = {s.metadata.name for s in core(api_client).list_namespaced_secret(namespace).items}
     assert not any(name.startswith("later-") for name in names)
+
+
+def test_a_failed_pass_does_not_make_the_next_success_report_drift(
+    api_client: k8s.ApiClient, engine: Engine, deps: Deps, namespace: str
+) -> None:
+    """A spec change whose first pass fails (PolicyNotFound) is no drift once it succeeds: the handler marks the
+    generation observed on failure too, and "steady" must come from the Provisioned condition instead."""
+    store = make_store(api_client, engine)
+    tenant = make_tenant(api_client, namespace, "late", storeRef={"name": store}, agents=["a"])
+    tenant = settled(tenant, reconciler.reconcile(tenant, deps))
+    body = custom(api_client).patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "memorytenants",
+        "late",
+        {"spec": {"isolation": "strict", "policyRefs": [{"name": "late-policy"}]}},
+    )
+    changed = MemoryTenant.from_body(body).model_copy(update={"status": tenant.status})
+    generation = changed.metadata.generation
+    with pytest.raises(PolicyNotFound) as failure:
+        reconciler.reconcile(changed, deps)
+    # What handlers.sync._fail writes: Ready False, and the generation observed.
+    failed = condition("Ready", "False", failure.value.reason, failure.value.message, generation, deps.clock())
+    changed = changed.model_copy(update={"status": with_conditions(changed.status, generation, failed)})
+    make_policy(api_client, "late-policy", frameworks=["GDPR"])
+
+    outcome = reconciler.reconcile(changed, deps)
+
+    assert ready(outcome) == ("True", "Provisioned")
+    assert "DriftRepaired" not in {e.reason for e in outcome.events}
+    trail = engine.admin_client(decode_responses=True).xrange(f"audit:{namespace}:late")
+    assert "acl.drift_repaired" not in {fields["action"] for _, fields in trail}
+    # And a real drift on the now steady generation is still reported.
+    engine.admin_client().execute_command("ACL", "DELUSER", f"mt_{namespace}_late_a")
+    again = reconciler.reconcile(settled(changed, outcome), deps)
+    assert [e.reason for e in again.events] == ["DriftRepaired"]

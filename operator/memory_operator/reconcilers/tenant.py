@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
+from memory_operator.api.conditions import find_condition
 from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
 from memory_operator.api.v1alpha1.memorytenant import (
     MAX_TENANT_NAME,
@@ -399,7 +400,7 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
     guard()
     _pin_store(tenant, store, deps)  # placement is on record before the first user or Secret exists
     events: list[Event] = []
-    steady = tenant.status.observed_generation == generation  # spec unchanged since the last reconcile
+    steady = _steady(tenant, generation)
     provisioned: list[ProvisionedUser] = []
     for user in plan:
         secret_name = credentials_secret_name(tenant.name, user.agent)
@@ -482,6 +483,17 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
             now,
         )
     return Outcome(with_conditions(status, generation, ready_provisioned, ready), events)
+
+
+def _steady(tenant: MemoryTenant, generation: int) -> bool:
+    """This generation was provisioned by an earlier pass, so what differs from it now is drift.
+
+    Judged by the Provisioned condition, which only a successful pass sets: status.observedGeneration also moves
+    when a pass fails (PolicyNotFound, StoreUnavailable...), and the next success would then report the first
+    provisioning of the new spec as drift repaired, in the audit trail the compliance report counts.
+    """
+    provisioned = find_condition(tenant.status.conditions, "Provisioned")
+    return provisioned is not None and provisioned.status == "True" and provisioned.observed_generation == generation
 
 
 @contextmanager
