@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from memory_client import MASKING_DETECTORS, Keyring, Masker
-from memory_client.masking import _DETECTORS, _Detector, _luhn, _Outline, _outline
+from memory_client.masking import _DETECTORS, _Detector, _luhn, _Outline, _outline, _scan_ibans
 from memory_sandbox.engine import Engine
 
 from .conftest import Provisioner, keyring_json
@@ -183,7 +183,7 @@ def test_the_cheap_gates_never_change_a_result(text: str) -> None:
 
 PLAIN_PATTERNS = {  # the patterns as first written; the detectors' own forms are tuned for speed
     "email": r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
-    "payment_card": r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])",
+    "payment_card": r"(?<![\w+-])\d(?:[ -]?\d){11,18}(?![\w-])",
 }
 EXACT_SCANS = ("email", "payment_card")  # the phone scan also leaves out matches that could not be masked
 
@@ -196,7 +196,9 @@ def test_tuned_scans_find_exactly_what_the_plain_patterns_find(text: str) -> Non
             assert list(detector.scan(detector, text, _outline(text), [])) == plain, detector.name
 
 
-def _plain_scan(detector: _Detector, text: str, _: _Outline, __: object) -> Iterator[tuple[int, int]]:
+def _plain_scan(detector: _Detector, text: str, outline: _Outline, __: object) -> Iterator[tuple[int, int]]:
+    if detector.name == "iban":  # its scan is the algorithm (where an IBAN ends), not a shortcut: run it ungated
+        return iter(_scan_ibans(detector, text, outline, []))
     return (m.span() for m in re.finditer(PLAIN_PATTERNS.get(detector.name, detector.pattern.pattern), text))
 
 
