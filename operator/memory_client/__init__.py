@@ -14,12 +14,14 @@ asyncio agents use `AsyncAgentMemory` (same API, awaitable; the sync operations 
 
 Key schema (P = MEMORY_KEY_PREFIX ``mem:{ns}:{name}:``; A = the agent's area ``P agent:{agent}:``, which is
 MEMORY_AGENT_PREFIX under strict isolation; S = MEMORY_SHARED_PREFIX ``P shared:``; {subj} is a pseudonym,
-the first 32 hex digits of SHA-256(tenant id NUL subject), so user ids never appear in key names)::
+the first 32 hex digits of HMAC-SHA256(keyring pseudonym key, tenant id NUL subject) — of the unkeyed SHA-256
+for keyrings without that key — so user ids never appear in key names)::
 
     A conv:{conversation}:{subj}           stream  one entry per message, field m = envelope(message JSON)
     A conv:{conversation}:{subj}:summary   string  envelope(summary of trimmed messages)
     S subject:{subj}                       set     every key holding the subject's data (export/erase, no SCAN)
     S ctx:{name}                           hash    shared context: v (version), d (envelope(JSON)), by, at
+                                                   (in subject:{subj} when tagged with the subject)
     S ctx:{name}:log                       stream  shared-context access log: actor, v, keys changed
     S activity                             hash    {agent}:n / {agent}:at / {agent}:key (cross-agent report)
     S usage                                hash    bytes written by the library and not deleted (quota)
@@ -28,28 +30,32 @@ the first 32 hex digits of SHA-256(tenant id NUL subject), so user ids never app
 
 Conversations live under the agent's area so a strict agent's memory is its own; everything agents share,
 including the indexes, lives under S, which every user of the tenant may reach. An envelope is a value
-sealed with AES-256-GCM under the keyring's active key, bound to its key name (see `memory_client.crypto`).
+sealed with AES-256-GCM under the keyring's active key, bound to its key name and its place: a message's write
+time, a shared context's version and writer (see `memory_client.crypto`).
 """
 
 from __future__ import annotations
 
 from memory_client.aio import AsyncAgentMemory, AsyncConversationMemory, AsyncSharedContext
 from memory_client.audit import AuditEvent, ChainVerification
-from memory_client.client import AgentActivity, AgentMemory, AuditRecord, Usage
+from memory_client.client import AgentActivity, AgentMemory, AuditRecord, ErasureReceipt, Usage
 from memory_client.config import MASKING_DETECTORS, MemoryConfig
 from memory_client.conversation import ConversationMemory, TrimResult
 from memory_client.crypto import Cipher, Keyring, KeyringKey
 from memory_client.errors import (
     AgentMemoryError,
+    AuditTrailError,
     ConfigError,
     ConflictError,
     DecryptionError,
     MemoryConnectionError,
     MemoryPermissionError,
+    PartialWriteError,
     QuotaExceededError,
+    StoreError,
 )
 from memory_client.masking import Masker, MaskResult
-from memory_client.messages import Message
+from memory_client.messages import Message, RejectedEntry
 from memory_client.optimize import (
     ContextOptimizer,
     ExtractiveSummarizer,
@@ -73,6 +79,7 @@ __all__ = [
     "AsyncSharedContext",
     "AuditEvent",
     "AuditRecord",
+    "AuditTrailError",
     "ChainVerification",
     "Cipher",
     "ConfigError",
@@ -80,6 +87,7 @@ __all__ = [
     "ContextOptimizer",
     "ConversationMemory",
     "DecryptionError",
+    "ErasureReceipt",
     "ExtractiveSummarizer",
     "HeuristicTokenCounter",
     "ImportanceScorer",
@@ -94,9 +102,12 @@ __all__ = [
     "Message",
     "OptimizationStats",
     "OptimizedContext",
+    "PartialWriteError",
     "QuotaExceededError",
+    "RejectedEntry",
     "SharedContext",
     "SharedState",
+    "StoreError",
     "Summarizer",
     "TokenCounter",
     "TrimResult",

@@ -31,10 +31,10 @@ from types import TracebackType
 from typing import Any
 
 from memory_client.audit import GENESIS, ChainVerification
-from memory_client.client import AgentActivity, AgentMemory, AuditRecord, Usage
+from memory_client.client import AgentActivity, AgentMemory, AuditRecord, ErasureReceipt, Usage
 from memory_client.config import MemoryConfig
 from memory_client.conversation import ConversationMemory, TrimResult
-from memory_client.messages import Message
+from memory_client.messages import Message, RejectedEntry
 from memory_client.optimize import ContextOptimizer, OptimizedContext, Summarizer
 from memory_client.shared import AccessLogEntry, SharedContext, SharedState
 from memory_client.tokens import TokenCounter
@@ -63,6 +63,11 @@ class AsyncConversationMemory:
     @property
     def key(self) -> str:
         return self.sync.key
+
+    @property
+    def rejected(self) -> tuple[RejectedEntry, ...]:
+        """`ConversationMemory.rejected`: what the last read on this handle skipped."""
+        return self.sync.rejected
 
     async def append(self, role: str, content: str, metadata: dict[str, Any] | None = None) -> Message:
         """`ConversationMemory.append` on a worker thread."""
@@ -119,17 +124,19 @@ class AsyncSharedContext:
     def name(self) -> str:
         return self.sync.name
 
-    async def create(self, data: dict[str, Any]) -> SharedState:
+    async def create(self, data: dict[str, Any], *, subjects: Iterable[str] = ()) -> SharedState:
         """`SharedContext.create` on a worker thread."""
-        return await asyncio.to_thread(self.sync.create, data)
+        return await asyncio.to_thread(self.sync.create, data, subjects=tuple(subjects))
 
     async def get(self) -> SharedState | None:
         """`SharedContext.get` on a worker thread."""
         return await asyncio.to_thread(self.sync.get)
 
-    async def update(self, changes: dict[str, Any], expected_version: int) -> SharedState:
+    async def update(
+        self, changes: dict[str, Any], expected_version: int, *, subjects: Iterable[str] = ()
+    ) -> SharedState:
         """`SharedContext.update` on a worker thread."""
-        return await asyncio.to_thread(self.sync.update, changes, expected_version)
+        return await asyncio.to_thread(self.sync.update, changes, expected_version, subjects=tuple(subjects))
 
     async def access_log(self, count: int = 100) -> list[AccessLogEntry]:
         """`SharedContext.access_log` on a worker thread."""
@@ -197,7 +204,7 @@ class AsyncAgentMemory:
         """`AgentMemory.export_subject` on a worker thread."""
         return await asyncio.to_thread(self.sync.export_subject, subject)
 
-    async def erase_subject(self, subject: str) -> int:
+    async def erase_subject(self, subject: str) -> ErasureReceipt:
         """`AgentMemory.erase_subject` on a worker thread."""
         return await asyncio.to_thread(self.sync.erase_subject, subject)
 

@@ -14,19 +14,19 @@ import redis
 
 from memory_client.audit import GENESIS, AuditEvent, ChainVerification, ChainVerifier
 from memory_client.config import MemoryConfig
-from memory_client.conversation import ConversationMemory
+from memory_client.conversation import ConversationMemory, decode_entries
 from memory_client.crypto import Cipher
-from memory_client.errors import ConfigError, MemoryPermissionError, QuotaExceededError
+from memory_client.errors import ConfigError, DecryptionError, MemoryPermissionError, QuotaExceededError
 from memory_client.keys import KeySchema
 from memory_client.masking import Masker
-from memory_client.messages import Message
+from memory_client.messages import RejectedEntry
 from memory_client.optimize import Summarizer
 from memory_client.resp import Command, Hole
 from memory_client.shared import SharedContext
-from memory_client.store import Plan, Store, decode_fields
+from memory_client.store import Plan, Replies, Store, decode_fields
 from memory_client.tokens import TokenCounter
 
-__all__ = ["AgentActivity", "AgentMemory", "AuditRecord", "Usage"]
+__all__ = ["AgentActivity", "AgentMemory", "AuditRecord", "ErasureReceipt", "Usage"]
 
 _DAY_MS = 86_400_000
 _Size = TypeVar("_Size", int, Hole)
@@ -49,6 +49,30 @@ class Usage:
 
     keys: int
     bytes: int
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    """What `erase_subject` deleted: counts per kind, the keys (that existed), the "erase" audit event's id.
+
+    `subject` is the pseudonym the audit event names (never the subject id). `int(receipt)` and `deleted` give
+    the data keys deleted (conversations + summaries + shared contexts), what `erase_subject` used to return.
+    """
+
+    subject: str
+    conversations: int
+    summaries: int
+    contexts: int
+    activity_fields: int
+    keys: tuple[str, ...]
+    audit_event: str | None
+
+    @property
+    def deleted(self) -> int:
+        return self.conversations + self.summaries + self.contexts
+
+    def __int__(self) -> int:
+        return self.deleted
 
 
 @dataclass(frozen=True)
@@ -89,7 +113,10 @@ class AgentMemory:
         )
         self.store = Store(config, self.client)
         self.keys = KeySchema(config)
-        self.cipher = Cipher(config.tenant_id, config.keyring, encrypt=config.encryption)
+        # Where encryption is required, a plain value can only have been written around the library: refused.
+        self.cipher = Cipher(
+            config.tenant_id, config.keyring, encrypt=config.encryption, legacy=config.legacy_envelopes
+        )
         hash_key = config.keyring.masking_key() if config.masking_mode == "hash" and config.keyring else None
         self.masker = Masker(config.masking, hash_key)
 
@@ -193,6 +220,11 @@ class AgentMemory:
         if self.auditing and self.config.access_logging:
             self.store.transact(lambda _: ([], AuditEvent("read", target, count, pseudonym)))
 
+    def audit_rejected(self, target: str, pseudonym: str, count: int) -> None:
+        """One "read.rejected" event for a read that skipped `count` stored values (a count: no content, no ids)."""
+        if self.auditing:
+            self.store.transact(lambda _: ([], AuditEvent("read.rejected", target, count, pseudonym)))
+
     def delete_keys(
         self, keys: Sequence[str], index: str | None, action: str, pseudonym: str, target: str | None = None
     ) -> int:
@@ -246,34 +278,63 @@ class AgentMemory:
             entries = self.store.read([("XREVRANGE", key, "+", "-", "COUNT", 1)])[0]
         except MemoryPermissionError:  # strict isolation: another agent's area
             return None
-        if not entries:
-            return None
-        message = Message.from_bytes(self.cipher.open(decode_fields(entries[0][1])["m"], key))
-        return message.content[:chars]
+        rejected: list[RejectedEntry] = []
+        messages = decode_entries(self.cipher, key, entries, rejected)
+        if rejected:
+            self.audit_rejected(key, "", len(rejected))
+        return messages[0].content[:chars] if messages else None
 
     # -- subject rights ---------------------------------------------------------------------------------
 
     def export_subject(self, subject: str) -> dict[str, Any]:
-        """Everything stored about `subject`, decrypted, as a JSON-ready dict (audited as "export")."""
+        """Everything stored about `subject`, decrypted, as a JSON-ready dict (audited as "export").
+
+        Conversations, summaries and the shared contexts tagged with the subject. Values that fail to open (or
+        are plain where encryption is required) are not exported but listed under "rejected" (key, entry id,
+        reason), and counted in one "read.rejected" audit event.
+        """
         index = self.keys.subject_index(subject)
         keys = sorted(k.decode() for k in self.store.read([("SMEMBERS", index)])[0])
-        readers: list[Command] = [("GET", k) if k.endswith(":summary") else ("XRANGE", k, "-", "+") for k in keys]
+        readers: list[Command] = []
+        for key in keys:
+            if key.endswith(":summary"):
+                readers.append(("GET", key))
+            elif self.keys.is_context(key):
+                readers.append(("HMGET", key, "v", "d", "by", "at"))
+            else:
+                readers.append(("XRANGE", key, "-", "+"))
         replies = self.store.read(readers) if readers else []
         conversations: list[dict[str, Any]] = []
         summaries: list[dict[str, Any]] = []
+        contexts: list[dict[str, Any]] = []
+        rejected: list[RejectedEntry] = []
         for key, reply in zip(keys, replies, strict=True):
             where = self._describe(key)
             if key.endswith(":summary"):
                 if reply is not None:
-                    summaries.append({**where, "summary": self.cipher.open(reply, key).decode()})
+                    try:
+                        summaries.append({**where, "summary": self.cipher.open(reply, key).decode()})
+                    except DecryptionError as exc:
+                        rejected.append(RejectedEntry(key, None, exc.reason))
+                    except UnicodeDecodeError:
+                        rejected.append(RejectedEntry(key, None, "malformed"))
                 continue
-            messages = [
-                Message.from_bytes(self.cipher.open(decode_fields(flat)["m"], key), entry_id.decode()).to_dict()
-                for entry_id, flat in reply
-            ]
+            if self.keys.is_context(key):
+                context = self.shared_context(key.rpartition(":")[2])
+                try:
+                    state = context._state(reply)
+                except DecryptionError as exc:
+                    rejected.append(RejectedEntry(key, None, exc.reason))
+                    continue
+                if state is not None:
+                    contexts.append({"context": context.name, "version": state.version, "data": state.data})
+                continue
+            messages = [m.to_dict() for m in decode_entries(self.cipher, key, reply, rejected)]
             if messages:
                 conversations.append({**where, "messages": messages})
         pseudonym = self.keys.subject_token(subject)
+        if rejected:
+            self.audit_rejected(index, pseudonym, len(rejected))
         self.store.transact(lambda _: ([], AuditEvent("export", index, len(keys), pseudonym)), audited=True)
         return {
             "subject": subject,
@@ -281,26 +342,60 @@ class AgentMemory:
             "exportedAt": datetime.now(UTC).isoformat(),
             "conversations": conversations,
             "summaries": summaries,
+            "contexts": contexts,
+            "rejected": [r.to_dict() for r in rejected],
         }
 
     def _describe(self, key: str) -> dict[str, str]:
         match = re.fullmatch(r".*agent:([^:]+):conv:([^:]+):[0-9a-f]+(?::summary)?", key)
         return {"agent": match[1], "conversation": match[2]} if match else {"key": key}
 
-    def erase_subject(self, subject: str) -> int:
-        """Delete every key holding `subject`'s data, and the index; returns how many keys were deleted.
+    def erase_subject(self, subject: str) -> ErasureReceipt:
+        """Delete every key holding `subject`'s data: conversations, summaries, the shared contexts tagged with the
+        subject (with their access logs), the activity-hash entries pointing at them, and the subject's index.
 
-        Audited as "erase" (with counts, never content). Under strict isolation only the tenant user
-        reaches every agent's area; an agent user gets MemoryPermissionError and nothing is deleted.
+        Returns an `ErasureReceipt`. Audited as "erase" with counts and the subject's keyed pseudonym only.
+        Under strict isolation only the tenant user reaches every agent's area; an agent user gets
+        MemoryPermissionError and nothing is deleted.
         """
         index = self.keys.subject_index(subject)
         pseudonym = self.keys.subject_token(subject)
         keys = sorted(k.decode() for k in self.store.read([("SMEMBERS", index)])[0])
         if not keys:
-            self.store.transact(lambda _: ([], AuditEvent("erase", index, 0, pseudonym)), audited=True)
-            return 0
-        deleted = self.delete_keys([*keys, index], None, "erase", pseudonym, target=index)
-        return max(0, deleted - 1)  # the index itself is bookkeeping
+            none = self.store.transact(lambda _: ([], AuditEvent("erase", index, 0, pseudonym)), audited=True)[1]
+            return ErasureReceipt(pseudonym, 0, 0, 0, 0, (), none.event_id)
+        logs = [self.keys.context_log(k) for k in keys if self.keys.is_context(k)]
+        doomed = [*keys, *logs]
+        found: dict[str, bool] = {}
+        stale: list[str] = []
+
+        def plan(replies: list[Any]) -> Plan:
+            exists, sizes, activity = replies[: len(doomed)], replies[len(doomed)], replies[len(doomed) + 1]
+            found.clear()
+            found.update((key, bool(n)) for key, n in zip(doomed, exists, strict=True))
+            released = sum(_int(v) for v in sizes)
+            gone = set(doomed)
+            stale[:] = [f for f, v in decode_fields(activity).items() if f.endswith(":key") and v.decode() in gone]
+            commands: list[Command] = [
+                ("DEL", *doomed, index),
+                ("HDEL", self.keys.sizes, *doomed),
+                ("HINCRBY", self.keys.usage, "bytes", -released),
+            ]
+            if stale:
+                commands.append(("HDEL", self.keys.activity, *stale))
+            return commands, self.event(AuditEvent("erase", index, sum(found.values()), pseudonym))
+
+        reads: list[Command] = [("EXISTS", k) for k in doomed]
+        reads += [("HMGET", self.keys.sizes, *doomed), ("HGETALL", self.keys.activity)]
+        written: Replies = self.store.transact(
+            plan, reads=reads, watch=[self.keys.sizes, self.keys.activity], audited=self.auditing
+        )[1]
+        existed = tuple(k for k in doomed if found.get(k))
+        tagged = {k for k in keys if self.keys.is_context(k)}
+        contexts = sum(1 for k in existed if k in tagged)
+        summaries = sum(1 for k in existed if k.endswith(":summary"))
+        conversations = sum(1 for k in existed if k in keys and k not in tagged and not k.endswith(":summary"))
+        return ErasureReceipt(pseudonym, conversations, summaries, contexts, len(stale), existed, written.event_id)
 
     # -- the audit trail --------------------------------------------------------------------------------
 

@@ -86,6 +86,8 @@ class MemoryConfig:
     masking: tuple[str, ...] = ()
     masking_mode: str = "redact"
     access_logging: bool = True
+    #: Whether format-1 envelopes (written before values were bound to their place) are still read.
+    legacy_envelopes: bool = True
 
     def __post_init__(self) -> None:
         if self.isolation not in _ISOLATION:
@@ -143,6 +145,7 @@ class MemoryConfig:
             masking=masking,
             masking_mode=env.get("MEMORY_MASKING_MODE", "redact").strip().lower() or "redact",
             access_logging=_bool(env, "MEMORY_ACCESS_LOGGING", default=True),
+            legacy_envelopes=_bool(env, "MEMORY_LEGACY_ENVELOPES", default=True),
         )
 
     @property

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 __all__ = [
     "AgentMemoryError",
+    "AuditTrailError",
     "ConfigError",
     "ConflictError",
     "DecryptionError",
     "MemoryConnectionError",
     "MemoryPermissionError",
+    "PartialWriteError",
     "QuotaExceededError",
+    "StoreError",
 ]
 
 
@@ -53,4 +56,36 @@ class QuotaExceededError(AgentMemoryError):
 
 
 class DecryptionError(AgentMemoryError):
-    """A stored value failed authentication: tampered, moved to another key, or encrypted with an unknown key."""
+    """A stored value was not accepted: tampered, moved to another key or place, replayed, encrypted with an unknown
+    key, or plain where encryption is required.
+
+    `reason` is a short code: ``plaintext``, ``authentication``, ``unknown-key``, ``format``, ``misplaced``
+    (sealed for another version or time than where it is stored) or ``replayed`` (a message id seen before).
+    """
+
+    def __init__(self, message: str, reason: str = "authentication") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StoreError(AgentMemoryError):
+    """The store refused a command for a reason other than permissions (e.g. ``WRONGTYPE``: a key holds another
+    type than the library wrote there). The message names the commands and the server's error code, never values."""
+
+
+class PartialWriteError(StoreError):
+    """A transaction ran, but some of its commands failed at run time: Redis does not roll back the others.
+
+    `failed` names the commands that failed (in order); `audited` says whether the audit event, which every
+    transaction queues first, was applied (it is the part that is never missing unless it failed itself).
+    """
+
+    def __init__(self, message: str, failed: tuple[str, ...], audited: bool) -> None:
+        super().__init__(message)
+        self.failed = failed
+        self.audited = audited
+
+
+class AuditTrailError(AgentMemoryError):
+    """The audit trail cannot take the event a write needs (its newest id is ahead of the clock beyond the allowed
+    skew, or at the maximum), so nothing was written."""

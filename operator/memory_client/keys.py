@@ -30,9 +30,17 @@ class KeySchema:
         self.audit = config.audit_key
 
     def subject_token(self, subject: str) -> str:
-        """A pseudonym for the subject in key names, so user ids (often e-mail addresses) never appear there."""
-        digest = hashlib.sha256(f"{self._config.tenant_id}\x00{subject}".encode()).hexdigest()
-        return digest[:32]
+        """The subject's pseudonym in key names and audit events, so user ids (often e-mail addresses) never appear.
+
+        HMAC-SHA256 of tenant id NUL subject under the keyring's pseudonym key, so nobody without the keyring can
+        recompute it from a guessed id. Keyrings minted before that key existed (and tenants without a keyring)
+        keep the unkeyed SHA-256 their data is already stored under: weaker, anyone who guesses the id links it.
+        """
+        ring = self._config.keyring
+        keyed = ring.pseudonymize(self._config.tenant_id, subject) if ring is not None else None
+        if keyed is not None:
+            return keyed
+        return hashlib.sha256(f"{self._config.tenant_id}\x00{subject}".encode()).hexdigest()[:32]
 
     def conversation(self, agent: str, conversation: str, subject: str) -> str:
         area = self._config.agent_area(check_name(agent, "agent"))
@@ -44,6 +52,9 @@ class KeySchema:
 
     def subject_index(self, subject: str) -> str:
         return f"{self.shared}subject:{self.subject_token(subject)}"
+
+    def is_context(self, key: str) -> bool:
+        return key.startswith(f"{self.shared}ctx:")
 
     def context(self, name: str) -> str:
         return f"{self.shared}ctx:{check_name(name, 'context name')}"

@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable
 
 from memory_client.conversation import ConversationMemory
-from memory_client.messages import Message
+from memory_client.messages import Message, RejectedEntry
 
 __all__ = ["LangChainImportanceScorer", "LangChainSummarizer", "MemoryChatMessageHistory"]
 
@@ -55,6 +55,11 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
     def __init__(self, memory: ConversationMemory, window: int | None = 200) -> None:
         self.memory = memory
         self.window = window
+
+    @property
+    def rejected(self) -> tuple[RejectedEntry, ...]:
+        """What the last load of `messages` skipped (see `ConversationMemory.rejected`)."""
+        return self.memory.rejected
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]

@@ -1,14 +1,16 @@
-"""The message record: what a conversation stores per entry, and its serialized form (before encryption)."""
+"""The message record: what a conversation stores per entry, and its serialized form (before encryption); entries a
+reader refused; masking of the structured values stored next to text (metadata, shared-context data)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any, Final
 
-__all__ = ["Message"]
+__all__ = ["Message", "RejectedEntry", "mask_values"]
 
 _COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -62,3 +64,31 @@ class Message:
             "metadata": self.metadata,
             "timestamp": self.timestamp.isoformat() if self.timestamp else None,
         }
+
+
+@dataclass(frozen=True)
+class RejectedEntry:
+    """A stored value a reader skipped: where it is (`key`, and the stream entry `id` for messages) and why
+    (`DecryptionError.reason`: plaintext, authentication, unknown-key, format, misplaced, replayed, malformed)."""
+
+    key: str
+    id: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"key": self.key, "id": self.id, "reason": self.reason}
+
+
+def mask_values(mask: Callable[[str], tuple[str, dict[str, int]]], value: Any, counts: dict[str, int]) -> Any:
+    """`value` with every string in it (recursively through dicts, lists and tuples; dict keys are names and stay)
+    masked by `mask`; the detectors' counts are added to `counts`."""
+    if isinstance(value, str):
+        text, found = mask(value)
+        for name, n in found.items():
+            counts[name] = counts.get(name, 0) + n
+        return text
+    if isinstance(value, dict):
+        return {k: mask_values(mask, v, counts) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_values(mask, v, counts) for v in value]
+    return value

@@ -2,10 +2,17 @@
 
 Scripts are denied to tenant users, so atomicity comes from MULTI/EXEC and consistency from WATCH. A
 transaction with reads costs two round trips on one connection: (1) WATCH + reads (+ the audit head), (2) MULTI,
-the writes, the audit XADD linking to that head, EXEC. An audited write without reads (an append) usually costs
+the audit XADD linking to that head, the writes, EXEC. An audited write without reads (an append) usually costs
 one, on a connection kept watching the audit stream since the previous EXEC (see `Store.transact`). When another
 writer moved a watched key (usually the audit stream), EXEC returns nil, nothing was written, and the whole
 thing is retried. Commands are sent raw because redis-py's pipelines spend a round trip per command after WATCH.
+
+EXEC is all or nothing only for commands refused while queueing (ACLs, syntax); a command that fails at run time
+(a key of another type, a stream whose last id is at the maximum) does not undo the others. So the audit event is
+queued first (a run-time failure is never the event missing from what was written), the head it links to is
+refused when it is ahead of this client's clock by more than `SKEW_MS` (a far-future or maximal id would make the
+event's XADD fail, or every later event inherit it), and any failure inside EXEC is a `PartialWriteError`.
+Every redis-py exception becomes one of the library's typed errors (`memory_client.errors`).
 """
 
 from __future__ import annotations
@@ -27,15 +34,24 @@ from redis.exceptions import (
     AuthenticationError,
     ExecAbortError,
     NoPermissionError,
+    RedisError,
     ResponseError,
 )
 
 from memory_client.audit import GENESIS, AuditEvent
 from memory_client.config import MemoryConfig
-from memory_client.errors import ConflictError, MemoryConnectionError, MemoryPermissionError
+from memory_client.crypto import SKEW_MS
+from memory_client.errors import (
+    AuditTrailError,
+    ConflictError,
+    MemoryConnectionError,
+    MemoryPermissionError,
+    PartialWriteError,
+    StoreError,
+)
 from memory_client.resp import Command, Packed, names, pack
 
-__all__ = ["Plan", "Store", "decode_fields"]
+__all__ = ["Plan", "Replies", "Store", "decode_fields"]
 
 # What a transaction writes, decided from what it read: the commands (maybe packed already) and the audit event
 # (None: not audited).
@@ -45,6 +61,12 @@ _MAX_ATTEMPTS: Final = 200
 # A primed connection is used only this soon after priming: older ones may have been closed by the server's idle
 # timeout, and a reconnect (or health-check PING reconnecting) would silently drop the WATCH the fast path needs.
 _PRIMED_MAX_AGE: Final = 5.0
+
+
+class Replies(list[Any]):
+    """A transaction's replies to its writes, in order; `event_id` is its audit event's stream id (None: none)."""
+
+    event_id: str | None = None
 
 
 def decode_fields(flat: Sequence[bytes]) -> dict[str, bytes]:
@@ -123,6 +145,24 @@ def _first_error(replies: Sequence[Any]) -> ResponseError | None:
     return first
 
 
+def _error_code(error: BaseException) -> str:
+    """The server's error code (its first word: WRONGTYPE, ERR, OOM, ...): the rest may quote arguments."""
+    return str(error).partition(" ")[0] or type(error).__name__
+
+
+def _check_head(head: Any, now_ms: int, stream: str) -> None:
+    """Refuse to link an event to a head id ahead of the clock: a far-future id would be inherited by every later
+    event, and one at the maximum makes the event's XADD fail at run time, after the writes went through."""
+    if not head:
+        return
+    ms = int(head[0][0].partition(b"-")[0])
+    if ms > now_ms + SKEW_MS:
+        raise AuditTrailError(
+            f"the audit stream {stream}'s newest entry id {head[0][0].decode()} is ahead of this client's clock by "
+            f"more than {SKEW_MS // 1000} s (written around the library); nothing was written"
+        )
+
+
 def _head_hash(head: Any) -> str:
     """The `h` of the newest audit event, from XREVRANGE ... COUNT 1 (`[[id, [field, value, ...]]]`)."""
     if not head:
@@ -172,10 +212,12 @@ class _Lease:
             return
         try:
             self.conn = store.client.connection_pool.get_connection()
-        except AuthenticationError:
+        except (AuthenticationError, NoPermissionError):
             raise MemoryPermissionError(f"{store.who()} could not authenticate at {store.where}") from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise MemoryConnectionError(f"cannot reach the store at {store.where} ({type(exc).__name__})") from None
+        except RedisError as exc:  # e.g. HELLO refused while connecting
+            raise StoreError(f"connecting to the store at {store.where} failed: {_error_code(exc)}") from None
 
     def __enter__(self) -> _Lease:
         return self
@@ -188,8 +230,14 @@ class _Lease:
             return
         self.conn.disconnect()  # type: ignore[no-untyped-call]
         pool.release(self.conn)
+        if issubclass(kind, AuthenticationError):  # a reconnect whose AUTH was refused (user deleted, new password)
+            raise MemoryPermissionError(f"{self.store.who()} could not authenticate at {self.store.where}") from None
         if issubclass(kind, (redis.ConnectionError, redis.TimeoutError)):
             raise MemoryConnectionError(f"lost the connection to {self.store.where} ({kind.__name__})") from None
+        if issubclass(kind, NoPermissionError):
+            raise MemoryPermissionError(f"{self.store.who()} was refused at {self.store.where}") from None
+        if issubclass(kind, RedisError):  # anything else redis-py may raise: typed, without the server's text
+            raise StoreError(f"the store at {self.store.where} failed: {_error_code(error or kind())}") from None
 
 
 @dataclass
@@ -221,7 +269,10 @@ class Store:
                 f"{self.who()} is not allowed one of {', '.join(denied)} on these keys "
                 "(another tenant's prefix, another agent's area under strict isolation, or a denied command)"
             ) from None
-        raise error
+        raise StoreError(
+            f"the store refused one of {', '.join(sorted(set(names) - {'MULTI', 'EXEC', 'WATCH'}))}: "
+            f"{_error_code(error)} (a key holds another type than the library writes there, or a bad argument)"
+        ) from None
 
     def _take_primed(self) -> _Primed | None:
         with self._lock:
@@ -291,7 +342,7 @@ class Store:
         reads: Sequence[Command] = (),
         watch: Sequence[str] = (),
         audited: bool = True,
-    ) -> tuple[list[Any], list[Any]]:
+    ) -> tuple[list[Any], Replies]:
         """Read, decide, write atomically; retried while watched keys move. Returns (reads, write replies).
 
         `plan` may raise (QuotaExceededError, ConflictError): nothing is written then.
@@ -314,18 +365,21 @@ class Store:
                 if not commands and event is None:
                     if primed is not None or watch or audited:
                         self._roundtrip(conn, [("UNWATCH",)])
-                    return data, []
+                    return data, Replies()
                 body = commands if isinstance(commands, Packed) else Packed.of(commands)
                 names, xadd, digest = body.names, b"", ""
                 if event is not None:
                     stream, actor = self._audit
-                    xadd, digest = event.xadd(stream, actor, time.time_ns() // 1_000_000, _head_hash(head))
-                    names += ("XADD",)
-                # MULTI, the writes, EXEC (then, audited, WATCH + the new head: the next call's primed state).
+                    now_ms = time.time_ns() // 1_000_000
+                    _check_head(head, now_ms, stream)
+                    xadd, digest = event.xadd(stream, actor, now_ms, _head_hash(head))
+                    names = ("XADD", *names)  # queued first: see the module docstring
+                # MULTI, the audit event, the writes, EXEC (then, audited, WATCH + the new head: the next call's
+                # primed state).
                 close, closing = (self._exec_and_prime, 4) if audited else (_EXEC, 2)
                 try:
                     # No health-check PING on the primed connection: its reconnect would drop the WATCH.
-                    packed = b"".join((_MULTI, body.data, xadd, close))
+                    packed = b"".join((_MULTI, xadd, body.data, close))
                     conn.send_packed_command([packed], check_health=primed is None)  # type: ignore[no-untyped-call]
                     written = read_replies(conn, len(names) + closing)
                 except (redis.ConnectionError, redis.TimeoutError):
@@ -346,11 +400,24 @@ class Store:
             if outcome is None:  # a watched key moved: nothing ran; back off with jitter and retry
                 time.sleep(random.uniform(0, min(0.02, 0.0005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
                 continue
-            error = _first_error(outcome)
-            if error is not None:
-                self._raise(error, names)
-            return data, outcome[: len(body.names)]
+            if _first_error(outcome) is not None:
+                self._partial(outcome, names, digest)
+            replies = Replies(outcome[1:] if digest else outcome)
+            if digest:
+                replies.event_id = outcome[0].decode()
+            return data, replies
         raise ConflictError(f"gave up after {_MAX_ATTEMPTS} attempts: too many concurrent writers")
+
+    def _partial(self, outcome: Sequence[Any], names: Sequence[str], digest: str) -> NoReturn:
+        errors = [(name, r) for name, r in zip(names, outcome, strict=True) if isinstance(r, ResponseError)]
+        failed = ", ".join(f"{name} ({_error_code(r)})" for name, r in errors)
+        audited = bool(digest) and not isinstance(outcome[0], ResponseError)
+        raise PartialWriteError(
+            f"{len(errors)} of {len(names)} commands failed at run time on {self.where}: {failed}; the others were "
+            f"applied (Redis does not roll back), the audit event {'was' if audited else 'was not'}",
+            tuple(name for name, _ in errors),
+            audited,
+        )
 
     def _watch_and_read(
         self, lease: _Lease, reads: Sequence[Command], watch: Sequence[str], audited: bool

@@ -26,15 +26,18 @@ from memory_sandbox.engine import Engine
 _ids = itertools.count()
 
 
-def keyring_json(key_id: str = "k1") -> str:
-    """A keyring in the operator's wire format with one fresh random key."""
+def keyring_json(key_id: str = "k1", *, pseudonym: bool = True) -> str:
+    """A keyring in the operator's wire format with one fresh random key (and a pseudonym key, as minted now)."""
     key = {
         "id": key_id,
         "algorithm": "AES-256-GCM",
         "key": base64.b64encode(os.urandom(32)).decode(),
         "createdAt": "2026-01-01T00:00:00Z",
     }
-    return json.dumps({"version": 1, "active": key_id, "keys": [key]})
+    doc: dict[str, object] = {"version": 1, "active": key_id, "keys": [key]}
+    if pseudonym:
+        doc["pseudonym"] = base64.b64encode(os.urandom(32)).decode()
+    return json.dumps(doc)
 
 
 @dataclass

@@ -236,7 +236,7 @@ def test_every_other_operation_forwards_its_arguments_and_returns_the_sync_resul
     export = asyncio.run(memory.export_subject("jane"))
     assert [len(c["messages"]) for c in export["conversations"]] == [trim.kept]
     assert export["summaries"][0]["summary"] == trim.summary
-    assert asyncio.run(memory.erase_subject("jane")) == 2 and same.count() == 0
+    assert asyncio.run(memory.erase_subject("jane")).deleted == 2 and same.count() == 0
     other = memory.conversation("c", "bob", agent="beta")
     asyncio.run(other.append("human", "x"))
     assert asyncio.run(other.clear()) == 1 and asyncio.run(other.count()) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from memory_client import Cipher, DecryptionError, Keyring
 from memory_sandbox.engine import Engine
@@ -52,10 +53,11 @@ def test_stored_messages_are_ciphertext_on_the_server(tenant: Tenant, engine: En
     chat.append("human", "the launch code is swordfish")
     with engine.admin_client() as admin:
         raw = admin.xrange(chat.key)[0][1][b"m"]
-    assert b"swordfish" not in raw and raw[0] == 1
+    assert b"swordfish" not in raw and raw[0] == 2  # format 2: bound to its key and its write time
 
 
-def test_tampering_on_the_server_surfaces_as_a_decryption_error(tenant: Tenant, engine: Engine) -> None:
+def test_tampering_on_the_server_is_skipped_and_reported(tenant: Tenant, engine: Engine) -> None:
+    """One bad entry used to make the whole read fail with DecryptionError; now it is skipped and reported."""
     chat = tenant.memory("alpha").conversation("c", "u1")
     chat.append("human", "hello")
     with engine.admin_client() as admin:
@@ -64,8 +66,32 @@ def test_tampering_on_the_server_surfaces_as_a_decryption_error(tenant: Tenant, 
         forged[-3] ^= 0x40
         admin.delete(chat.key)
         admin.xadd(chat.key, {"m": bytes(forged)}, id=entry_id)
-    with pytest.raises(DecryptionError):
-        chat.last(1)
+    assert chat.last(1) == []
+    assert [(r.id, r.reason) for r in chat.rejected] == [(entry_id.decode(), "authentication")]
+
+
+def test_a_value_sealed_for_another_place_does_not_open_there(cipher: Cipher) -> None:
+    with pytest.raises(DecryptionError) as caught:
+        cipher.open(cipher.seal(b"v3", "k", b"3"), "k", b"5")
+    assert caught.value.reason == "misplaced"
+
+
+def test_format_1_envelopes_still_open_unless_legacy_is_off() -> None:
+    ring = Keyring.from_json(keyring_json())
+    aead = AESGCM(ring.active_key.material)
+    nonce = bytes(12)
+    legacy = b"\x01\x02k1" + nonce + aead.encrypt(nonce, b"old", b"ns/t\x00k")
+    assert Cipher("ns/t", ring).open(legacy, "k") == b"old"
+    with pytest.raises(DecryptionError) as caught:
+        Cipher("ns/t", ring, legacy=False).open(legacy, "k")
+    assert caught.value.reason == "format"
+
+
+def test_plain_values_are_refused_where_encryption_is_required(cipher: Cipher) -> None:
+    with pytest.raises(DecryptionError) as caught:
+        cipher.open(b"\x00hello", "k")
+    assert caught.value.reason == "plaintext"
+    assert Cipher("ns/t", None, encrypt=False).open(b"\x00hello", "k") == b"hello"
 
 
 def test_encryption_disabled_stores_plain_values_that_still_read_back(tenant: Tenant, engine: Engine) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from memory_client import ExtractiveSummarizer, MemoryPermissionError
 from memory_sandbox.engine import Engine
 
-from .conftest import Provisioner, Tenant
+from .conftest import Provisioner, Tenant, keyring_json
 
 SUBJECT = "jane@example.com"
 
@@ -41,7 +43,8 @@ def test_erase_leaves_no_key_with_the_subjects_data(tenant: Tenant, engine: Engi
     token = memory.keys.subject_token(SUBJECT)
     before = _keys(engine, tenant)
     assert any(token in k for k in before)
-    assert memory.erase_subject(SUBJECT) == 4  # two conversations, two summaries
+    receipt = memory.erase_subject(SUBJECT)
+    assert (receipt.conversations, receipt.summaries, int(receipt)) == (2, 2, 4)
     after = _keys(engine, tenant)
     assert not any(token in k for k in after)
     assert after == {k for k in before if token not in k}
@@ -70,7 +73,7 @@ def test_erase_releases_the_subjects_quota_share(tenant: Tenant) -> None:
 
 
 def test_erasing_an_unknown_subject_deletes_nothing(tenant: Tenant) -> None:
-    assert tenant.memory(None).erase_subject("nobody") == 0
+    assert tenant.memory(None).erase_subject("nobody").deleted == 0
 
 
 def test_a_strict_agent_cannot_erase_another_agents_data(provision: Provisioner) -> None:
@@ -79,3 +82,19 @@ def test_a_strict_agent_cannot_erase_another_agents_data(provision: Provisioner)
     with pytest.raises(MemoryPermissionError):
         strict.memory("alpha").erase_subject(SUBJECT)
     assert len(strict.memory(None).export_subject(SUBJECT)["conversations"]) == 2
+
+
+def test_a_keyring_without_a_pseudonym_key_keeps_the_unkeyed_pseudonym(provision: Provisioner) -> None:
+    """Tenants minted before the pseudonym key keep reaching their data (the weaker, unkeyed token)."""
+    tenant = provision.tenant()
+    tenant.keyring = keyring_json(pseudonym=False)
+    memory = tenant.memory("alpha")
+    unkeyed = hashlib.sha256(f"{tenant.namespace}/{tenant.name}\x00{SUBJECT}".encode()).hexdigest()[:32]
+    assert memory.keys.subject_token(SUBJECT) == unkeyed
+
+
+def test_a_context_tagged_with_the_subject_is_exported_and_erased(tenant: Tenant) -> None:
+    tenant.memory("alpha").shared_context("refund").create({"amount": 10}, subjects=[SUBJECT])
+    memory = tenant.memory(None)
+    assert memory.export_subject(SUBJECT)["contexts"] == [{"context": "refund", "version": 1, "data": {"amount": 10}}]
+    assert memory.erase_subject(SUBJECT).contexts == 1 and memory.shared_context("refund").get() is None

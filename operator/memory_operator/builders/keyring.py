@@ -2,14 +2,20 @@
 
 Wire format (the contract with the agent library), JSON under the Secret key `MEMORY_KEYRING`:
 `{"version": 1, "active": "k1", "keys": [{"id": "k1", "algorithm": "AES-256-GCM", "key": "<base64>",
-"createdAt": "2026-01-01T00:00:00Z"}]}`. New material comes only from `generate_key` (the OS CSPRNG);
-nothing here derives a key from a name.
+"createdAt": "2026-01-01T00:00:00Z"}], "pseudonym": "<base64 of 32 bytes>"}`. Key material comes only from the
+OS CSPRNG (the reconciler mints it); nothing here derives a key from a name.
+
+`pseudonym` is the HMAC key of subject pseudonyms (key names and audit events), kept apart from the AES keys so
+it stays the same when they rotate. Keyrings minted before it have none and are left so (adding one would move
+every subject's keys); the library then keeps the unkeyed pseudonym.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +25,7 @@ __all__ = ["KEYRING_KEY", "KEY_BYTES", "Keyring", "KeyringError", "KeyringKey"]
 KEYRING_KEY = "MEMORY_KEYRING"
 KEY_BYTES = 32
 ALGORITHM = "AES-256-GCM"
+_PSEUDONYM_INFO = b"agentmemory pseudonym key v1"
 
 
 class KeyringError(ValueError):
@@ -44,9 +51,12 @@ class KeyringKey:
 class Keyring:
     active: str
     keys: tuple[KeyringKey, ...]
+    pseudonym: bytes | None = field(default=None, repr=False)
 
     def to_json(self) -> str:
-        doc = {"version": 1, "active": self.active, "keys": [k.to_json() for k in self.keys]}
+        doc: dict[str, object] = {"version": 1, "active": self.active, "keys": [k.to_json() for k in self.keys]}
+        if self.pseudonym is not None:
+            doc["pseudonym"] = base64.b64encode(self.pseudonym).decode()
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -61,15 +71,23 @@ class Keyring:
                 )
                 for k in doc["keys"]
             )
-            ring = cls(active=str(doc["active"]), keys=keys)
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raw = doc.get("pseudonym")
+            pseudonym = base64.b64decode(raw, validate=True) if raw is not None else None
+            ring = cls(active=str(doc["active"]), keys=keys, pseudonym=pseudonym)
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
             raise KeyringError(f"keyring is not valid JSON of the documented shape ({type(exc).__name__})") from None
         if not any(k.id == ring.active for k in keys):
             raise KeyringError(f"keyring's active key {ring.active!r} is not among its keys")
         if any(len(k.material) != KEY_BYTES for k in keys):
             raise KeyringError("keyring holds a key that is not 256 bits")
+        if pseudonym is not None and len(pseudonym) != KEY_BYTES:
+            raise KeyringError("keyring's pseudonym key is not 256 bits")
         return ring
 
     @classmethod
-    def first(cls, key: KeyringKey) -> Keyring:
-        return cls(active=key.id, keys=(key,))
+    def first(cls, key: KeyringKey, pseudonym: bytes | None = None) -> Keyring:
+        """A new tenant's keyring. `pseudonym`: fresh random bytes; when not given it is derived (HMAC-SHA256) from
+        the first key's random material, one way, and stored: later rotations of the AES keys do not change it."""
+        if pseudonym is None:
+            pseudonym = hmac.new(key.material, _PSEUDONYM_INFO, hashlib.sha256).digest()
+        return cls(active=key.id, keys=(key,), pseudonym=pseudonym)
