@@ -42,6 +42,7 @@ _NONCE_BYTES = 12
 _PLACED = 2
 _ENCRYPTED = 1
 _PLAIN = 0
+_LENGTHS: Final = tuple(bytes((n,)) for n in range(256))  # a place's one-byte length
 _MASKING_INFO = b"agentmemory masking"
 
 
@@ -133,6 +134,7 @@ class Cipher:
         legacy: bool = True,
     ) -> None:
         self._tenant = tenant_id.encode()
+        self._aad_head = self._tenant + b"\x00"
         self._keyring = keyring if encrypt else None
         self._aead = {k.id: AESGCM(k.material) for k in keyring.keys} if keyring else {}
         self.requires = encrypt if require is None else require
@@ -151,9 +153,8 @@ class Cipher:
         if self._keyring is None:
             return bytes([_PLAIN]) + plaintext
         nonce = os.urandom(_NONCE_BYTES)
-        aad = b"%b\x00%b\x00%b" % (self._tenant, redis_key.encode(), place)
-        sealed = self._active.encrypt(nonce, plaintext, aad)
-        return b"".join((self._header, bytes((len(place),)), place, nonce, sealed))
+        sealed = self._active.encrypt(nonce, plaintext, self._aad_head + redis_key.encode() + b"\x00" + place)
+        return b"".join((self._header, _LENGTHS[len(place)], place, nonce, sealed))
 
     def open(self, envelope: bytes, redis_key: str, place: bytes | None = b"") -> bytes:
         """The plaintext of a value stored under `redis_key`, sealed for `place` (None: any place)."""
@@ -187,7 +188,7 @@ class Cipher:
                 raise DecryptionError(f"value under {redis_key} is truncated", "format")
             place = envelope[end + 1 : end + 1 + envelope[end]]
             end += 1 + envelope[end]
-            aad = b"%b\x00%b\x00%b" % (self._tenant, redis_key.encode(), place)
+            aad = self._aad_head + redis_key.encode() + b"\x00" + place
         else:
             place, aad = b"", self._tenant + b"\x00" + redis_key.encode()
         nonce, sealed = envelope[end : end + _NONCE_BYTES], envelope[end + _NONCE_BYTES :]
