@@ -155,6 +155,8 @@ def _phone(text: str, start: int, end: int) -> bool:
     digits = "".join(groups)
     if not _PHONE_MIN_DIGITS <= len(digits) <= _PHONE_MAX_DIGITS or len(groups[-1]) < 2:
         return False
+    if sum(len(g) == 1 for g in groups) > 2:  # "+33 1 …" and "(0)" have one or two; a list of counts has more
+        return False
     if "." in main and (min(map(len, groups)) < 2 or _IPV4_SHAPE.fullmatch(main)):
         return False  # a version or an IPv4 lookalike
     if _DATE_START.match(main) or _YEARS.fullmatch(main):
@@ -223,7 +225,7 @@ def _outline(text: str) -> _Outline:
         digits = shape.count(b"0")
         # find(), not `in`: the same search, through less code (it counts when caches are cold: see BENCHMARKS.md)
         iban, ipv4 = shape.find(b"AA00") != -1, shape.find(b"0.0") != -1
-        ssn = shape.find(b"0-0") != -1 or shape.find(b"0 0") != -1 or shape.find(b"000000000") != -1
+        ssn = digits >= 9 and (shape.find(b"0-0") != -1 or shape.find(b"0 0") != -1 or shape.find(b"000000000") != -1)
     else:
         digits = _count_digits(text)
         iban, ssn, ipv4 = (p.search(text) is not None for p in (_IBAN_START, _SSN_SHAPE, _IPV4_DOT))
