@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from memory_client.errors import ConfigError, DecryptionError
 
-__all__ = ["SKEW_MS", "Cipher", "Keyring", "KeyringKey", "Opened"]
+__all__ = ["SKEW_MS", "Cipher", "Keyring", "KeyringKey", "Opened", "is_sealed"]
 
 #: How far a stored message's stream entry time may lie from the time sealed inside it (writers' clocks differ
 #: from the server's; a copy made later than this is a replay).
@@ -105,6 +105,11 @@ class Keyring:
         if self.pseudonym is None:
             return None
         return hmac.new(self.pseudonym, f"{tenant_id}\x00{subject}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def is_sealed(value: bytes) -> bool:
+    """Whether a stored value is an envelope (format 1 or 2) rather than plain: the one test for evidence checks."""
+    return value[:1] in (b"\x01", b"\x02")
 
 
 class Opened(NamedTuple):

@@ -6,6 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from memory_client import Cipher, DecryptionError, Keyring
+from memory_client.crypto import is_sealed
 from memory_sandbox.engine import Engine
 
 from .conftest import Tenant, keyring_json
@@ -100,3 +101,7 @@ def test_encryption_disabled_stores_plain_values_that_still_read_back(tenant: Te
     with engine.admin_client() as admin:
         assert b"plain words" in admin.xrange(chat.key)[0][1][b"m"]
     assert chat.last(1)[0].content == "plain words"
+
+
+def test_is_sealed_tells_envelopes_of_both_formats_from_plain_values(cipher: Cipher) -> None:
+    assert is_sealed(cipher.seal(b"x", "k", b"1")) and is_sealed(b"\x01\x02k1") and not is_sealed(b"\x00x")
