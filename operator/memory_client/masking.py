@@ -45,29 +45,33 @@ def _luhn_ascii(data: bytes) -> bool:
 _CARD_FIRST_DIGITS: Final = {12: "56", 13: "456", 14: "356", 15: "12356"}
 
 
-_GROUP_GOES_ON: Final = re.compile(r"[ -]\d")
+_SHORT_GROUP: Final = re.compile(r"(?:^|[ -])\d{1,3}[ -]")  # a group of fewer than four digits, not the last
 
 
 def _card(text: str, start: int, end: int) -> bool:
     match = text[start:end]
-    if _GROUP_GOES_ON.match(text, end) or (start >= 2 and _GROUP_GOES_ON.match(text[start - 2 : start][::-1])):
-        return False  # a part of a longer grouped number (a tracking number), not a whole card number
     if match.isascii():  # the usual case: the digits as bytes in one step
         data = match.encode().translate(None, b" -")
+        if not (12 <= len(data) <= 19 and _luhn_ascii(data)):
+            return False
+        if len(data) == 16 and (len(match) == 16 or (match[4] in " -" and match[4] == match[9] == match[14])):
+            return _whole(text, start, end)  # the usual card: 16 digits, alone or in fours
         digits = data.decode()
-        ok = 12 <= len(data) <= 19 and _luhn_ascii(data)
     else:
         digits = match.replace(" ", "").replace("-", "")
-        ok = 12 <= len(digits) <= 19 and _luhn(digits)
-    if not ok:
+        if not (12 <= len(digits) <= 19 and _luhn(digits)):
+            return False
+        digits = "".join(str(int(c)) for c in digits)
+    if len(digits) < 16 and digits[0] not in _CARD_FIRST_DIGITS[len(digits)] and not digits.startswith("0604"):
+        return False  # 0604: a Maestro range
+    return _whole(text, start, end) and (len(digits) == len(match) or _SHORT_GROUP.search(match) is None)
+
+
+def _whole(text: str, start: int, end: int) -> bool:
+    """Not part of a longer grouped number (a tracking number): no digit group right before or after."""
+    if end + 1 < len(text) and text[end] in " -" and text[end + 1].isdigit():
         return False
-    first = _CARD_FIRST_DIGITS.get(len(digits))
-    if first is not None and str(int(digits[0])) not in first and not digits.startswith("0604"):  # 0604: Maestro
-        return False
-    if len(digits) != len(match):  # written in groups: of four or more digits, but for the last (4-4-4-4-3)
-        groups = _DIGIT_GROUP.findall(match)
-        return all(len(g) >= 4 for g in groups[:-1])
-    return True
+    return not (start >= 2 and text[start - 1] in " -" and text[start - 2].isdigit())
 
 
 # The length of an IBAN by country (the SWIFT IBAN registry), so an IBAN followed by capitals or digits (a
