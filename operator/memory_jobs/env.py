@@ -1,4 +1,5 @@
-"""What a job reads from the tenant credentials Secret (its environment); never the keyring."""
+"""What a job reads from the jobs' credentials Secret (`<tenant>-memory-job-credentials`, its environment): the
+jobs' own ACL user, the effective policy, where the operator's seal is and where results go; never the keyring."""
 
 from __future__ import annotations
 
@@ -6,10 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["RESULT_KEY", "JobEnv", "JobEnvError"]
-
-#: hash under the tenant's shared area where each job records its last run (the operator reads it)
-RESULT_KEY = "jobs:{job}"
+__all__ = ["JobEnv", "JobEnvError"]
 
 
 class JobEnvError(ValueError):
@@ -27,13 +25,15 @@ class JobEnv:
     audit_key: str = ""
     audit_retention_days: int | None = None
     frameworks: tuple[str, ...] = ()
+    seal_key: str = ""  # the operator's seal of the audit trail (read-only for the jobs' user)
+    results_prefix: str = ""  # where each job records its last run: only the jobs' user may write there
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> JobEnv:
         env = os.environ if env is None else env
-        for name in ("REDIS_URL", "MEMORY_TENANT_ID", "MEMORY_KEY_PREFIX"):
+        for name in ("REDIS_URL", "MEMORY_TENANT_ID", "MEMORY_KEY_PREFIX", "MEMORY_RESULTS_PREFIX"):
             if not env.get(name):
-                raise JobEnvError(f"{name} is not set: run the job with the tenant's credentials Secret (envFrom)")
+                raise JobEnvError(f"{name} is not set: run the job with the jobs' credentials Secret (envFrom)")
         prefix = env["MEMORY_KEY_PREFIX"]
         namespace, _, name = env["MEMORY_TENANT_ID"].partition("/")
         return cls(
@@ -46,10 +46,12 @@ class JobEnv:
             audit_key=env.get("MEMORY_AUDIT_KEY") or f"audit:{namespace}:{name}",
             audit_retention_days=_days(env, "MEMORY_AUDIT_RETENTION_DAYS"),
             frameworks=tuple(f for f in env.get("MEMORY_FRAMEWORKS", "").split(",") if f),
+            seal_key=env.get("MEMORY_SEAL_KEY") or f"seal:{namespace}:{name}",
+            results_prefix=env["MEMORY_RESULTS_PREFIX"],
         )
 
     def result_key(self, job: str) -> str:
-        return self.shared_prefix + RESULT_KEY.format(job=job)
+        return f"{self.results_prefix}{job}"
 
     @property
     def sizes_key(self) -> str:

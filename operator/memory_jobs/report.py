@@ -1,9 +1,11 @@
 """The compliance report job: the seed's report (per-framework status, audit summary by action, unique actors
-and subjects, period, recommendations) plus evidence measured on the live data with the tenant's own
-credentials: keys without a TTL, content older than the maximum, plaintext where encryption is required, and
-the audit trail's integrity. The JSON and a Markdown summary are recorded on the store; the operator publishes
-them as the ConfigMap `<tenant>-compliance-report` and a summary in the tenant's status. (ACL drift is checked by
-the operator itself on every pass, as admin: a tenant user cannot read ACL rules.)
+and subjects, period, recommendations) plus evidence measured on the live data with the jobs' own credentials
+(read-only on the tenant's data): keys without a TTL, content older than the maximum, plaintext where encryption
+is required, and the audit trail's integrity, held to the operator's seal (memory_client.seal) and walked in
+pages, so memory stays bounded however long the trail. The JSON and a Markdown summary are recorded where only
+the jobs' user may write; the operator publishes them as the ConfigMap `<tenant>-compliance-report`, a summary in
+the tenant's status and its `Compliant` condition. (ACL drift is checked by the operator itself on every pass, as
+admin: a tenant user cannot read ACL rules.)
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any, cast
 
 import redis
 
-from memory_client.audit import verify_entries
+from memory_client.crypto import is_sealed
+from memory_client.seal import Seal, TrailInfo, verify_trail
 from memory_jobs.env import JobEnv
 
 __all__ = ["Check", "build_report", "render_markdown", "run_report"]
@@ -43,8 +46,9 @@ RECOMMENDATIONS = {
     "with the tenant keyring (MEMORY_KEYRING).",
     "acl": "ACL rules of the tenant's users were changed behind the operator (it restored them): find out who "
     "holds admin access to the store and why.",
-    "audit_integrity": "The audit trail does not verify: restore it from backup and investigate who had admin "
-    "access to the store; tenant users cannot delete or edit it.",
+    "audit_integrity": "The audit trail does not hold to the operator's seal: find out who wrote to it with "
+    "which credentials (XADD with MAXLEN/MINID, far-future ids) and restore it from backup; see the tenant's "
+    "status.audit and its AuditTrailTampered Event.",
 }
 
 
@@ -86,45 +90,80 @@ def _measure(client: redis.Redis, env: JobEnv, now_ms: int) -> dict[str, int]:
             entries = cast(list[tuple[Any, dict[Any, Any]]], client.xrevrange(key, count=SAMPLE_ENTRIES))
             for _, fields in entries:
                 value = fields.get(b"m", fields.get("m"))
-                if isinstance(value, bytes) and value[:1] != b"\x01":  # memory_client.crypto: 1 = sealed
+                if isinstance(value, bytes) and not is_sealed(value):
                     counts["plaintext_values"] += 1
     return dict(counts)
 
 
+def _decoded(entries: list[tuple[Any, dict[Any, Any]]]) -> list[tuple[str, dict[str, str]]]:
+    return [(_text(i), {_text(k): _text(v) for k, v in fields.items()}) for i, fields in entries]
+
+
+def _trail_info(client: redis.Redis, key: str) -> TrailInfo | None:
+    try:
+        return TrailInfo.from_xinfo(cast(dict[Any, Any], client.xinfo_stream(key)))
+    except redis.ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return None
+        raise
+
+
+def _seal(client: redis.Redis, env: JobEnv) -> Seal | None:
+    """The operator's seal as stored (only the admin writes it; its MAC is the operator's to check)."""
+    raw = cast(dict[Any, Any], client.hgetall(env.seal_key))
+    try:
+        return Seal.from_fields({k: v for k, v in raw.items() if _text(k) != "mac"}) if raw else None
+    except ValueError:
+        return None
+
+
+class _Summary:
+    """What the report tells of the trail, gathered entry by entry (a counter per action, sets of short ids)."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.oldest_ms: int | None = None
+        self.actions: Counter[str] = Counter()
+        self.actors: set[str] = set()
+        self.subjects: set[int] = set()  # hashes, not the pseudonyms: a third of the memory, collisions negligible
+
+    def __call__(self, entry_id: str, fields: Any) -> None:
+        if self.oldest_ms is None:
+            self.oldest_ms = int(entry_id.partition("-")[0])
+        self.events += 1
+        self.actions[fields.get("action", "?")] += 1
+        if actor := fields.get("actor"):
+            self.actors.add(actor)
+        if subject := fields.get("subject"):
+            self.subjects.add(hash(subject))
+
+
 def _audit(client: redis.Redis, env: JobEnv, now_ms: int) -> dict[str, Any]:
-    entries: list[tuple[str, dict[str, str]]] = []
-    start = "-"
-    while True:
-        page = cast(list[tuple[Any, dict[Any, Any]]], client.xrange(env.audit_key, start, "+", count=AUDIT_PAGE))
-        for entry_id, fields in page:
-            entries.append((_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}))
-        if len(page) < AUDIT_PAGE:
-            break
-        start = "(" + entries[-1][0]
-    actions = Counter(f.get("action", "?") for _, f in entries)
-    oldest_ms = int(entries[0][0].split("-")[0]) if entries else None
-    # Trimmed by the operator past the audit minimum, the trail starts at a link, not the genesis: accept that
-    # start as the anchor, but only if it is at least as old as the minimum (else entries went too early).
-    anchor = entries[0][1].get("prev", "") if entries else ""
-    verification = verify_entries(entries, anchor=anchor)
-    # The operator trims only past the audit minimum (and never without one): any other missing head means
-    # entries were removed by someone else, e.g. an XADD with MAXLEN, which no ACL rule can forbid.
-    early = not verification.from_genesis and (
-        env.audit_retention_days is None
-        or (oldest_ms is not None and oldest_ms > now_ms - env.audit_retention_days * DAY_MS)
-    )
+    seal = _seal(client, env)
+    info = _trail_info(client, env.audit_key)
+
+    def read(start: str, end: str, count: int) -> list[tuple[str, dict[str, str]]]:
+        return _decoded(cast(list[tuple[Any, dict[Any, Any]]], client.xrange(env.audit_key, start, end, count=count)))
+
+    summary = _Summary()
+    verification = verify_trail(read, info, seal, now_ms, summary)
+    reason = verification.reason
+    if seal is None and verification.ok:
+        reason = "the operator has not sealed this trail (yet): only the chain from the genesis was checked"
     return {
-        "events": len(entries),
-        "byAction": dict(sorted(actions.items())),
-        "uniqueActors": len({f.get("actor") for _, f in entries if f.get("actor")}),
-        "uniqueSubjects": len({f.get("subject") for _, f in entries if f.get("subject")}),
-        "oldestEventAt": _iso(oldest_ms) if oldest_ms is not None else None,
+        "events": summary.events,
+        "byAction": dict(sorted(summary.actions.items())),
+        "uniqueActors": len(summary.actors),
+        "uniqueSubjects": len(summary.subjects),
+        "oldestEventAt": _iso(summary.oldest_ms) if summary.oldest_ms is not None else None,
         "integrity": {
-            "ok": verification.ok and not early,
+            "ok": verification.ok and seal is not None,
             "checked": verification.checked,
-            "fromGenesis": verification.from_genesis,
+            "sealed": verification.sealed,
+            "unsealed": verification.unsealed,
+            "sealedAt": _iso(seal.sealed_at) if seal is not None and seal.sealed_at else None,
             "firstBad": verification.first_bad,
-            "reason": "entries younger than the audit minimum were removed" if early else verification.reason,
+            "reason": reason,
         },
     }
 

@@ -106,3 +106,7 @@ class Deps:
     #: the image tenant CronJobs run (`memory-jobs`): the operator's own, set by the Deployment
     job_image: str = field(default_factory=lambda: os.environ.get("AGENTMEMORY_JOB_IMAGE", DEFAULT_JOB_IMAGE))
     deletions: Deletions = field(default_factory=Deletions)
+    #: the operator's own namespace: where the audit seal key Secret lives
+    namespace: str = field(default_factory=operator_namespace)
+    #: the HMAC key of audit seals, once read (memory_operator.reconcilers.audit.seal_key)
+    seal_key: bytes | None = field(default=None, repr=False)

@@ -66,12 +66,15 @@ def test_operator_killed_midway_converges_without_duplicates_or_orphans(faulty: 
 
     secrets = {s["metadata"]["name"] for s in get_json(faulty, "secrets", "-n", "crash")["items"]}
     expected = {
-        f"t{i}-{kind}" for i in range(count) for kind in ("memory-credentials", "a-memory-credentials", "memory-keys")
+        f"t{i}-{kind}"
+        for i in range(count)
+        for kind in ("memory-credentials", "a-memory-credentials", "memory-job-credentials", "memory-keys")
     }
     assert secrets == expected
     users = {u.decode() for u in faulty.engine.admin_client().execute_command("ACL", "USERS")}
     assert {u for u in users if u.startswith("mt_crash_")} == {
-        name for i in range(count) for name in (f"mt_crash_t{i}", f"mt_crash_t{i}_a")
+        name for i in range(count) for name in (f"mt_crash_t{i}", f"mt_crash_t{i}_a", f"mt_crash_t{i}__jobs")
     }
     for i in range(count):  # every Secret agrees with the server: no password was minted twice
         assert login(faulty, "crash", f"t{i}-a-memory-credentials").ping()
+        assert login(faulty, "crash", f"t{i}-memory-job-credentials").ping()

@@ -90,6 +90,6 @@ _counter = itertools.count()
 @pytest.fixture
 def deps(api_client: k8s.ApiClient) -> Iterator[Deps]:
     kube = KubeClient(api_client)
-    built = Deps(kube=kube, stores=StoreConnections(kube, timeout=1.0))
+    built = Deps(kube=kube, stores=StoreConnections(kube, timeout=1.0), namespace="default")
     yield built
     built.stores.close()

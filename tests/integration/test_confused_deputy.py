@@ -41,7 +41,11 @@ pytestmark = pytest.mark.integration
 def confined(api_client: k8s.ApiClient) -> Iterator[Deps]:
     """Deps as the operator builds them: store Secrets are read from its own namespace ("default" here) only."""
     kube = KubeClient(api_client)
-    built = Deps(kube=kube, stores=StoreConnections(kube, timeout=1.0, admin_namespaces=frozenset({"default"})))
+    built = Deps(
+        kube=kube,
+        stores=StoreConnections(kube, timeout=1.0, admin_namespaces=frozenset({"default"})),
+        namespace="default",
+    )
     yield built
     built.stores.close()
 
@@ -309,7 +313,8 @@ def test_a_reconcile_after_deletion_began_writes_nothing(
     store = make_store(api_client, engine)
     tenant = make_tenant(api_client, namespace, "ending", storeRef={"name": store}, deletionPolicy="Delete")
     tenant = settled(tenant, reconciler.reconcile(tenant, deps))
-    core(api_client).delete_namespaced_secret("ending-memory-credentials", namespace)
+    for owned in ("ending-memory-credentials", "ending-memory-job-credentials"):  # what GC does for owned Secrets
+        core(api_client).delete_namespaced_secret(owned, namespace)
 
     first = reconciler.finalize(tenant, deps)
     with pytest.raises(DeletionInProgress):

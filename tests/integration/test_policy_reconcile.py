@@ -7,13 +7,14 @@ import itertools
 import pytest
 from kubernetes import client as k8s
 
+from memory_client.audit import GENESIS, chain_hash
 from memory_operator.api.v1alpha1 import GROUP, VERSION, CompliancePolicy
 from memory_operator.deps import Deps
 from memory_operator.errors import InvalidSpec, PolicyConflict, PolicyInUse, PolicyNotFound
 from memory_operator.reconcilers import policy as policy_reconciler
 from memory_operator.reconcilers import tenant as reconciler
 from memory_sandbox.engine import Engine
-from tests.integration.objects import custom, make_policy, make_store, make_tenant, secret_data
+from tests.integration.objects import custom, make_policy, make_store, make_tenant, secret_data, settled
 
 pytestmark = pytest.mark.integration
 _names = itertools.count()
@@ -122,13 +123,23 @@ def test_audit_entries_are_trimmed_only_once_older_than_the_audit_minimum(
     day_ms = 86_400_000
     key = f"audit:{namespace}:ledger"
     admin = engine.admin_client()
+    prev = GENESIS
     for age_days in (3000, 2556, 2554, 10):  # two beyond the minimum, two within it
-        admin.xadd(key, {"event": "save"}, id=f"{int(now.timestamp() * 1000) - age_days * day_ms}-0")
+        fields = {"action": "save", "n": "1"}
+        h = chain_hash(prev, fields)
+        admin.xadd(key, {**fields, "prev": prev, "h": h}, id=f"{int(now.timestamp() * 1000) - age_days * day_ms}-0")
+        prev = h
 
     outcome = reconciler.reconcile(tenant, deps)
 
     assert admin.xlen(key) == 2
     assert [e.message for e in outcome.events if e.reason == "AuditTrimmed"] == ["2 audit entries older than 2555 days"]
+    # The operator's own trim is no breach: the seal records it, and the next pass agrees.
+    assert outcome.status.audit is not None and outcome.status.audit.breach == ""
+    assert outcome.status.audit.trimmed == 2
+    again = reconciler.reconcile(settled(tenant, outcome), deps)
+    assert again.status.audit is not None and again.status.audit.breach == ""
+    assert "AuditTrailTampered" not in {e.reason for e in again.events}
 
 
 def test_without_an_audit_minimum_nothing_is_trimmed(

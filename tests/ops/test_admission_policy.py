@@ -23,7 +23,14 @@ from celpy.evaluation import CELEvalError
 from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
 from memory_operator.builders.cronjobs import job_service_account, report_configmap, report_cronjob, retention_cronjob
 from memory_operator.builders.keyring import Keyring, KeyringKey
-from memory_operator.builders.secrets import Credentials, Endpoint, credentials_secret, keys_secret
+from memory_operator.builders.secrets import (
+    Credentials,
+    Endpoint,
+    credentials_secret,
+    job_credentials_secret,
+    keys_secret,
+    seal_secret,
+)
 from memory_sandbox.apiserver import cel
 from tests.ops.conftest import ROOT, kustomize
 
@@ -120,6 +127,10 @@ def creds(agent: str | None = None) -> Credentials:
     return Credentials(f"mt_team-a_support{'_' + agent if agent else ''}", "pw", agent, "mem:", "audit:")
 
 
+def job_creds() -> Credentials:
+    return Credentials("mt_team-a_support__jobs", "pw", None, "mem:", "audit:", None, "mem:s:", "seal:", "jobs:")
+
+
 ENDPOINT = Endpoint.parse("redis://valkey.memory-system.svc:6379")
 KEYRING = Keyring.first(KeyringKey(id="k1", material=bytes(32), created_at=datetime(2026, 1, 1, tzinfo=UTC)))
 
@@ -130,6 +141,8 @@ def ours(rendered: Rendered) -> dict[str, dict[str, Any]]:
         "credentials": credentials_secret(t, creds(), ENDPOINT, Requirements()),
         "agent credentials": credentials_secret(t, creds("planner"), ENDPOINT, Requirements()),
         "keyring": keys_secret(t, KEYRING),
+        "job credentials": job_credentials_secret(t, job_creds(), ENDPOINT, Requirements()),
+        "seal key": seal_secret("memory-system", bytes(32)),
         "report ConfigMap": report_configmap(t, "{}", "# report"),
         "job ServiceAccount": job_service_account("team-a"),
         "retention CronJob": retention_cronjob(t, rendered.image),
@@ -145,9 +158,9 @@ def test_every_object_the_operator_builds_is_admitted_on_create(rendered: Render
 
 def test_the_operator_may_converge_and_delete_what_it_built(rendered: Rendered) -> None:
     for what, obj in ours(rendered).items():
-        if what != "job ServiceAccount":  # created once, never changed (RBAC: get, create)
+        if what not in ("job ServiceAccount", "seal key"):  # created once, never changed
             assert admit(rendered, "UPDATE", obj, copy.deepcopy(obj)) == [], what
-    for what in ("credentials", "agent credentials", "keyring"):
+    for what in ("credentials", "agent credentials", "keyring", "job credentials"):
         assert admit(rendered, "DELETE", None, ours(rendered)[what]) == [], what
 
 
@@ -182,7 +195,10 @@ def _hostile_cronjobs(rendered: Rendered) -> dict[str, dict[str, Any]]:
             allowPrivilegeEscalation=True
         ),
         "another tenant's Secret": lambda pod: pod["containers"][0].update(
-            envFrom=[{"secretRef": {"name": "billing-memory-credentials"}}]
+            envFrom=[{"secretRef": {"name": "billing-memory-job-credentials"}}]
+        ),
+        "the tenant's own credentials (not the jobs')": lambda pod: pod["containers"][0].update(
+            envFrom=[{"secretRef": {"name": "support-memory-credentials"}}]
         ),
         "a keyring in env": lambda pod: pod["containers"][0].update(
             env=[{"name": "K", "valueFrom": {"secretKeyRef": {"name": "support-memory-keys", "key": "keyring"}}}]
@@ -222,6 +238,7 @@ DENIED_BY = {
     "privileged": _CONTAINER,
     "privilege escalation": _CONTAINER,
     "another tenant's Secret": _CONTAINER,
+    "the tenant's own credentials (not the jobs')": _CONTAINER,
     "a keyring in env": _CONTAINER,
     "a ConfigMap in envFrom": _CONTAINER,
     "another command": _CONTAINER,
@@ -282,6 +299,17 @@ def test_secrets_configmaps_and_service_accounts_outside_our_names_are_denied(re
             None,
         ),
         "changing the job ServiceAccount": ("UPDATE", mine["job ServiceAccount"], mine["job ServiceAccount"]),
+        "the seal key in a tenant namespace": ("CREATE", seal_secret("team-a", bytes(32)), None),
+        "rewriting the seal key": ("UPDATE", mine["seal key"], mine["seal key"]),
+        "deleting the seal key": ("DELETE", None, mine["seal key"]),
+        "job credentials labels, a tenant's credentials name": (
+            "CREATE",
+            {
+                **mine["job credentials"],
+                "metadata": {**mine["job credentials"]["metadata"], "name": "support-memory-credentials"},
+            },
+            None,
+        ),
     }
     admitted = [what for what, (op, new, old) in cases.items() if admit(rendered, op, new, old) == []]
     assert admitted == []

@@ -20,12 +20,12 @@ def pod(cronjob: dict[str, Any]) -> dict[str, Any]:
     return cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[no-any-return]
 
 
-def test_retention_cronjob_runs_the_job_with_the_tenant_credentials() -> None:
+def test_retention_cronjob_runs_the_job_with_the_jobs_own_credentials() -> None:
     job = retention_cronjob(tenant(), IMAGE)
     (container,) = pod(job)["containers"]
     assert job["metadata"]["name"] == "support-memory-retention"
     assert container["command"] == ["memory-jobs", "retention"]
-    assert container["envFrom"] == [{"secretRef": {"name": "support-memory-credentials"}}]
+    assert container["envFrom"] == [{"secretRef": {"name": "support-memory-job-credentials"}}]
     assert container["image"] == IMAGE
     assert job["metadata"]["ownerReferences"][0]["uid"] == "u1"
 

@@ -7,9 +7,12 @@ usernames collision-free across namespaces)::
     mem:{namespace}:{name}:agent:{agent}:    one agent's own area (isolation "strict")
     mem:{namespace}:{name}:shared:           the area every agent of the tenant shares
     audit:{namespace}:{name}                 the audit stream, outside the prefix: append and read only (AUDIT_COMMANDS)
+    seal:{namespace}:{name}                  the operator's seal of that stream (admin writes; the job user reads)
+    jobs:{namespace}:{name}:{job}            what the tenant's jobs record (the job user writes; nobody else)
 
     mt_{namespace}_{name}                    the tenant's ACL user (whole prefix)
     mt_{namespace}_{name}_{agent}            an agent's ACL user (isolation "moderate" and "strict")
+    mt_{namespace}_{name}__jobs              the jobs' ACL user: reads the prefix, trims by retention, writes results
 
 The command set is one least-privilege list for every level; levels differ only in users and key patterns.
 Servers differ in which commands exist and `ACL SETUSER` rejects a rule naming an unknown command, so the
@@ -31,6 +34,7 @@ __all__ = [
     "DENIED_CATEGORIES",
     "DENIED_COMMANDS",
     "ISOLATION_LEVELS",
+    "JOB_WRITE_COMMANDS",
     "AclSelector",
     "AclUser",
     "ServerCapabilities",
@@ -40,8 +44,12 @@ __all__ = [
     "audit_selector",
     "glob_escape",
     "hash_password",
+    "job_username",
     "normalize_getuser",
     "plan_acl_users",
+    "plan_job_user",
+    "results_prefix",
+    "seal_key",
     "setuser_args",
     "shared_prefix",
     "tenant_prefix",
@@ -97,6 +105,15 @@ AUDIT_COMMANDS: Final[Mapping[str, str]] = {
     "xlen": "count events",
     "xinfo|stream": "first and last entry for reports",
     "watch": "optimistic concurrency: an event links to the head only if no other writer appended meanwhile",
+}
+
+# What the jobs' user may change in the tenant's data, through a selector of its own (its root rules read the
+# prefix only): the retention job's exact trims, its backstop TTLs, and index entries of keys that are gone.
+JOB_WRITE_COMMANDS: Final[Mapping[str, str]] = {
+    "xtrim": "trim conversation entries past the maximum age",
+    "pexpire": "a TTL on a key written without one",
+    "hdel": "drop the index entry of a key that no longer exists",
+    "hincrby": "release that key's bytes from the usage counter",
 }
 
 # Denials applied after every grant, so no category -- today's or a future server's -- can re-open them.
@@ -238,6 +255,16 @@ def audit_key(namespace: str, name: str) -> str:
     return f"audit:{ns}:{nm}"
 
 
+def seal_key(namespace: str, name: str) -> str:
+    ns, nm = _tenant(namespace, name)
+    return f"seal:{ns}:{nm}"
+
+
+def results_prefix(namespace: str, name: str) -> str:
+    ns, nm = _tenant(namespace, name)
+    return f"jobs:{ns}:{nm}:"
+
+
 def tenant_username(namespace: str, name: str) -> str:
     ns, nm = _tenant(namespace, name)
     return f"mt_{ns}_{nm}"
@@ -245,6 +272,11 @@ def tenant_username(namespace: str, name: str) -> str:
 
 def agent_username(namespace: str, name: str, agent: str) -> str:
     return f"{tenant_username(namespace, name)}_{_check(agent, _LABEL, 63, 'agent')}"
+
+
+def job_username(namespace: str, name: str) -> str:
+    """`__jobs`: no agent (a DNS label) starts with `_`, so it never collides with an agent's user."""
+    return f"{tenant_username(namespace, name)}__jobs"
 
 
 def glob_escape(text: str) -> str:
@@ -283,6 +315,21 @@ def plan_acl_users(namespace: str, name: str, isolation: str, agents: Sequence[s
             patterns = (_under(agent_prefix(namespace, name, agent)), _under(shared_prefix(namespace, name)))
         users.append(AclUser(agent_username(namespace, name, agent), patterns, agent, audit))
     return users
+
+
+def plan_job_user(namespace: str, name: str) -> AclUser:
+    """The user the tenant's CronJobs run as: it reads the tenant's data, trail and seal, changes the data only
+    as the retention job must (JOB_WRITE_COMMANDS), and alone writes the results area, so what the operator
+    publishes from there was never written with a tenant's or an agent's credentials."""
+    prefix = tenant_prefix(namespace, name)
+    patterns = (
+        f"%R{_under(prefix)}",
+        f"%R~{glob_escape(audit_key(namespace, name))}",
+        f"%R~{glob_escape(seal_key(namespace, name))}",
+        _under(results_prefix(namespace, name)),
+    )
+    retention = AclSelector((_under(prefix),), tuple(JOB_WRITE_COMMANDS))
+    return AclUser(job_username(namespace, name), patterns, selectors=(retention,))
 
 
 def hash_password(password: str) -> str:

@@ -15,7 +15,7 @@ from memory_operator.builders.meta import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     ROLE_LABEL,
-    credentials_secret_name,
+    job_credentials_secret_name,
     owner_reference,
     tenant_labels,
 )
@@ -84,7 +84,7 @@ def _container(tenant: MemoryTenant, job: str, image: str) -> dict[str, Any]:
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["memory-jobs", job],
-        "envFrom": [{"secretRef": {"name": credentials_secret_name(tenant.name)}}],
+        "envFrom": [{"secretRef": {"name": job_credentials_secret_name(tenant.name)}}],
         "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": {
             "allowPrivilegeEscalation": False,

@@ -15,6 +15,7 @@ __all__ = [
     "TENANT_LABEL",
     "carries_our_marks",
     "credentials_secret_name",
+    "job_credentials_secret_name",
     "keys_secret_name",
     "owner_reference",
     "tenant_labels",
@@ -31,6 +32,10 @@ JOB_SERVICE_ACCOUNT = "agent-memory-job"
 
 def credentials_secret_name(tenant: str, agent: str | None = None) -> str:
     return f"{tenant}-{agent}-memory-credentials" if agent else f"{tenant}-memory-credentials"
+
+
+def job_credentials_secret_name(tenant: str) -> str:
+    return f"{tenant}-memory-job-credentials"
 
 
 def keys_secret_name(tenant: str) -> str:

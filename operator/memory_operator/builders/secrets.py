@@ -10,17 +10,36 @@ from urllib.parse import quote, urlsplit
 from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
 from memory_operator.builders.keyring import KEYRING_KEY, Keyring
 from memory_operator.builders.meta import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    ROLE_LABEL,
     credentials_secret_name,
+    job_credentials_secret_name,
     keys_secret_name,
     owner_reference,
     tenant_labels,
 )
 from memory_operator.policy import encryption_in_force
 
-__all__ = ["Credentials", "Endpoint", "credentials_secret", "keys_secret", "secret_value"]
+__all__ = [
+    "SEAL_KEY",
+    "SEAL_SECRET",
+    "Credentials",
+    "Endpoint",
+    "credentials_secret",
+    "job_credentials_secret",
+    "keys_secret",
+    "seal_secret",
+    "secret_value",
+]
 
 ROLE_CREDENTIALS = "credentials"
+ROLE_JOB_CREDENTIALS = "job-credentials"
 ROLE_KEYS = "keys"
+ROLE_SEAL = "seal-key"
+#: the operator's own Secret (in its namespace) holding the HMAC key of audit seals; no tenant can read it
+SEAL_SECRET = "agent-memory-seal"  # noqa: S105 - a Secret's name, not a password
+SEAL_KEY = "SEAL_KEY"
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,8 @@ class Credentials:
     audit_key: str
     agent_prefix: str | None = None
     shared_prefix: str | None = None
+    seal_key: str | None = None  # the job user's: where the operator's seal is, and where results go
+    results_prefix: str | None = None
 
 
 def _encode(data: dict[str, str]) -> dict[str, str]:
@@ -113,6 +134,8 @@ def credentials_secret(
         "MEMORY_AGENT_ID": creds.agent,
         "MEMORY_AGENT_PREFIX": creds.agent_prefix,
         "MEMORY_SHARED_PREFIX": creds.shared_prefix,
+        "MEMORY_SEAL_KEY": creds.seal_key,
+        "MEMORY_RESULTS_PREFIX": creds.results_prefix,
         "MEMORY_RETENTION_DAYS": _days(policy.message_retention_days),
         "MEMORY_AUDIT_RETENTION_DAYS": _days(policy.audit_retention_days),
     }
@@ -121,8 +144,38 @@ def credentials_secret(
         memory = tenant.spec.quota.memory_bytes
         optional["MEMORY_QUOTA_BYTES"] = None if memory is None else str(memory)
     data.update({k: v for k, v in optional.items() if v is not None})
+    if creds.results_prefix is not None:
+        return _secret(tenant, job_credentials_secret_name(tenant.name), ROLE_JOB_CREDENTIALS, None, data)
     name = credentials_secret_name(tenant.name, creds.agent)
     return _secret(tenant, name, ROLE_CREDENTIALS, creds.agent, data)
+
+
+def job_credentials_secret(
+    tenant: MemoryTenant, creds: Credentials, endpoint: Endpoint, policy: Requirements
+) -> dict[str, Any]:
+    """What the tenant's CronJobs run with: the jobs' own ACL user, the policy, the seal and the results area."""
+    if creds.results_prefix is None or creds.seal_key is None:
+        raise ValueError("job credentials name the seal key and the results prefix")
+    return credentials_secret(tenant, creds, endpoint, policy)
+
+
+def seal_secret(namespace: str, key: bytes) -> dict[str, Any]:
+    """The HMAC key of audit seals, in the operator's namespace; created once, never rewritten."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": SEAL_SECRET,
+            "namespace": namespace,
+            "labels": {
+                MANAGED_BY_LABEL: MANAGED_BY,
+                "app.kubernetes.io/part-of": "agent-memory",
+                ROLE_LABEL: ROLE_SEAL,
+            },
+        },
+        "data": _encode({SEAL_KEY: base64.b64encode(key).decode()}),  # the value is the key in base64
+    }
 
 
 def keys_secret(tenant: MemoryTenant, keyring: Keyring) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
 from memory_client.audit import GENESIS, chain_hash
+from memory_client.seal import TrailInfo
 from memory_operator.builders.acl import (
     AclUser,
     ServerCapabilities,
@@ -385,13 +386,80 @@ class RedisAdmin:
                         continue  # an agent appended meanwhile: link to the new head
             raise redis.WatchError(f"the audit stream {key!r} kept moving")
 
-    def trim_stream_before(self, key: str, cutoff_ms: int) -> int:
-        """Remove stream entries whose ID time is before `cutoff_ms` (XTRIM MINID); returns how many went.
+    # -- the audit trail and its seal ---------------------------------------------------------------------
+
+    def read_trail(self, stream: str, seal: str) -> tuple[dict[str, str], int, TrailInfo | None]:
+        """In one round trip: the stored seal (empty when none), the server's clock in ms, and XINFO STREAM of
+        the trail (None when it does not exist)."""
+        with self._translate(f"reading the audit trail {stream!r}"):
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.hgetall(seal)
+                pipe.time()
+                pipe.xinfo_stream(stream)
+                raw, clock, info = pipe.execute(raise_on_error=False)
+            for reply in (raw, clock):
+                if isinstance(reply, Exception):
+                    raise reply
+            if isinstance(info, redis.ResponseError) and "no such key" in str(info).lower():
+                info = None
+            elif isinstance(info, Exception):
+                raise info
+        seconds, micros = cast(tuple[int, int], clock)
+        sealed = {_text(k): _text(v) for k, v in cast(dict[Any, Any], raw).items()}
+        return sealed, int(seconds) * 1000 + int(micros) // 1000, TrailInfo.from_xinfo(info) if info else None
+
+    def trail_info(self, stream: str) -> TrailInfo | None:
+        with self._translate(f"reading {stream!r}"):
+            try:
+                return TrailInfo.from_xinfo(cast(dict[Any, Any], self._client.xinfo_stream(stream)))
+            except redis.ResponseError as exc:
+                if "no such key" in str(exc).lower():
+                    return None
+                raise
+
+    def stream_entry(self, stream: str, entry_id: str) -> dict[str, str] | None:
+        """One entry's fields as text, None when it is not there."""
+        with self._translate(f"reading {stream!r}"):
+            found = cast(list[tuple[Any, dict[Any, Any]]], self._client.xrange(stream, entry_id, entry_id))
+        return {_text(k): _text(v) for k, v in found[0][1].items()} if found else None
+
+    def stream_after(
+        self, stream: str, after: str | None, limit: int, page: int = 1000
+    ) -> Iterator[tuple[str, dict[str, str]]]:
+        """Up to `limit` entries newer than `after` (all from the oldest when None), oldest first, in pages."""
+        start, left = ("(" + after) if after else "-", limit
+        while left > 0:
+            with self._translate(f"reading {stream!r}"):
+                found = cast(
+                    list[tuple[Any, dict[Any, Any]]], self._client.xrange(stream, start, "+", count=min(page, left))
+                )
+            for entry_id, fields in found:
+                yield _text(entry_id), {_text(k): _text(v) for k, v in fields.items()}
+            if len(found) < min(page, left):
+                return
+            left -= len(found)
+            start = "(" + _text(found[-1][0])
+
+    def first_entry_from(self, stream: str, ms: int) -> str | None:
+        """The id of the oldest entry at or after `ms`, None when every entry is older."""
+        with self._translate(f"reading {stream!r}"):
+            found = cast(list[tuple[Any, Any]], self._client.xrange(stream, f"{ms}-0", "+", count=1))
+        return _text(found[0][0]) if found else None
+
+    def trim_stream_to(self, stream: str, first_kept: str) -> int:
+        """Remove the entries older than `first_kept` (XTRIM MINID, exact); returns how many went.
 
         Only the admin does this: tenant users may append to their audit stream but never trim it.
         """
-        with self._translate(f"trimming stream {key!r}"):
-            return int(self._client.xtrim(key, minid=f"{cutoff_ms}-0", approximate=False))
+        with self._translate(f"trimming stream {stream!r}"):
+            return int(self._client.xtrim(stream, minid=first_kept, approximate=False))
+
+    def write_hash(self, key: str, fields: dict[str, str]) -> None:
+        """Replace a hash's whole content atomically (fields absent from `fields` go)."""
+        with self._translate(f"writing {key!r}"), self._client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=cast(Any, fields))
+            pipe.execute()
 
     def close(self) -> None:
         self._pool.disconnect()

@@ -12,7 +12,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -45,14 +45,17 @@ from memory_operator.builders.meta import (
     JOB_SERVICE_ACCOUNT,
     carries_our_marks,
     credentials_secret_name,
+    job_credentials_secret_name,
     keys_secret_name,
 )
 from memory_operator.builders.secrets import (
     ROLE_CREDENTIALS,
+    ROLE_JOB_CREDENTIALS,
     ROLE_KEYS,
     Credentials,
     Endpoint,
     credentials_secret,
+    job_credentials_secret,
     keys_secret,
     secret_value,
 )
@@ -73,6 +76,7 @@ from memory_operator.errors import (
     describe_validation_error,
 )
 from memory_operator.policy import PolicyContradiction, effective_for_tenant, encryption_in_force
+from memory_operator.reconcilers.audit import audit_status, compliant_condition, seal_trail
 from memory_operator.reconcilers.common import Event, Outcome, condition, store_errors, with_conditions
 
 __all__ = ["KeyringUnreadable", "effective_policy", "finalize", "reconcile", "resolve_store"]
@@ -221,6 +225,9 @@ def _claim_children(tenant: MemoryTenant, users: list[acl.AclUser], deps: Deps) 
     keys_name = keys_secret_name(tenant.name)
     secrets_found[keys_name] = found = deps.kube.get_secret(ns, keys_name)
     _claim(found, "Secret", tenant, ROLE_KEYS)
+    jobs_name = job_credentials_secret_name(tenant.name)
+    secrets_found[jobs_name] = found = deps.kube.get_secret(ns, jobs_name)
+    _claim(found, "Secret", tenant, ROLE_JOB_CREDENTIALS)
     for job in JOBS:
         _claim(deps.kube.get_cronjob(ns, cronjob_name(tenant.name, job)), "CronJob", tenant, job_role(job))
     _claim(deps.kube.get_configmap(ns, report_configmap_name(tenant.name)), "ConfigMap", tenant, ROLE_REPORT)
@@ -345,6 +352,26 @@ class _CredentialsSecret:
         return secret_value(secret, "REDIS_PASSWORD") or None
 
 
+class _JobCredentialsSecret(_CredentialsSecret):
+    """The jobs' user's Secret: the policy the jobs enforce, where the seal is and where results go."""
+
+    role = ROLE_JOB_CREDENTIALS
+
+    def build(self, password: str) -> dict[str, Any]:
+        ns, name = self.tenant.namespace, self.tenant.name
+        creds = Credentials(
+            username=self.user.name,
+            password=password,
+            agent=None,
+            key_prefix=acl.tenant_prefix(ns, name),
+            audit_key=acl.audit_key(ns, name),
+            shared_prefix=acl.shared_prefix(ns, name),
+            seal_key=acl.seal_key(ns, name),
+            results_prefix=acl.results_prefix(ns, name),
+        )
+        return job_credentials_secret(self.tenant, creds, self.endpoint, self.policy)
+
+
 class _KeysSecret:
     """Builds the keyring Secret; `new()` mints the first random 256-bit key."""
 
@@ -396,21 +423,18 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
         admin.server_info()  # reachable now, before anything is written (the command list below may be cached)
         caps = deps.stores.capabilities(admin)
     plan = acl.plan_acl_users(tenant.namespace, tenant.name, tenant.spec.isolation, tenant.spec.agents)
+    job_user = acl.plan_job_user(tenant.namespace, tenant.name)
     children = _claim_children(tenant, plan, deps)  # a foreign or colliding child: refused, nothing written
     guard()
     _pin_store(tenant, store, deps)  # placement is on record before the first user or Secret exists
     events: list[Event] = []
     steady = _steady(tenant, generation)
     provisioned: list[ProvisionedUser] = []
-    for user in plan:
-        secret_name = credentials_secret_name(tenant.name, user.agent)
+    logins = [(u, credentials_secret_name(tenant.name, u.agent), _CredentialsSecret) for u in plan]
+    logins.append((job_user, job_credentials_secret_name(tenant.name), _JobCredentialsSecret))
+    for user, secret_name, kind in logins:
         password, existed = _ensure_secret(
-            tenant,
-            secret_name,
-            _CredentialsSecret(tenant, user, endpoint, policy),
-            deps,
-            children.secrets[secret_name],
-            guard,
+            tenant, secret_name, kind(tenant, user, endpoint, policy), deps, children.secrets[secret_name], guard
         )
         guard()
         with store_errors(store.name):
@@ -422,8 +446,10 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
             guard()
             with store_errors(store.name):  # evidence for the compliance report, in the tamper-evident trail
                 admin.append_audit(acl.audit_key(tenant.namespace, tenant.name), _drift_event(user.name, change, now))
-        provisioned.append(ProvisionedUser(name=user.name, agent=user.agent, secret_name=secret_name))
-    events += _revoke_removed_agents(tenant, admin, {u.name for u in provisioned}, steady, store.name, deps, guard)
+        if user is not job_user:
+            provisioned.append(ProvisionedUser(name=user.name, agent=user.agent, secret_name=secret_name))
+    wanted = {u.name for u in provisioned} | {job_user.name}
+    events += _revoke_removed_agents(tenant, admin, wanted, steady, store.name, deps, guard)
     keys_name = keys_secret_name(tenant.name)
     _, keyring_existed = _ensure_secret(
         tenant, keys_name, _KeysSecret(tenant, deps), deps, children.secrets[keys_name], guard
@@ -438,13 +464,15 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
     with store_errors(store.name):
         measured = admin.usage(prefix, sample=deps.usage_sample)
         guard()
-        trimmed = _trim_audit(tenant, policy, admin, now)
+        sealed = seal_trail(tenant, policy, admin, deps, tenant.status.audit)
         records = {job: admin.read_hash(_job_key(tenant, job)) for job in JOBS}
     jobs = _job_runs(records)
     guard()
-    compliance = _publish_report(tenant, records["report"], deps)
-    if trimmed:
-        events.append(Event("AuditTrimmed", f"{trimmed} audit entries older than {policy.audit_retention_days} days"))
+    compliance, failed = _publish_report(tenant, records["report"], deps)
+    events += sealed.events
+    if sealed.trimmed:
+        days = policy.audit_retention_days
+        events.append(Event("AuditTrimmed", f"{sealed.trimmed} audit entries older than {days} days"))
     usage = Usage(keys=measured.keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
     status = tenant.status.model_copy(
         update={
@@ -457,6 +485,7 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
             "policies": [ref.name for ref in tenant.spec.policy_refs],
             "jobs": jobs,
             "compliance": compliance,
+            "audit": audit_status(sealed.seal),
             "effective_policy": policy,
             "usage": usage,
         }
@@ -482,7 +511,8 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
             generation,
             now,
         )
-    return Outcome(with_conditions(status, generation, ready_provisioned, ready), events)
+    compliant = compliant_condition(sealed.seal, compliance, failed, generation, now)
+    return Outcome(with_conditions(status, generation, ready_provisioned, ready, compliant), events)
 
 
 def _steady(tenant: MemoryTenant, generation: int) -> bool:
@@ -530,20 +560,12 @@ def _ensure_job_account(tenant: MemoryTenant, children: _Children, deps: Deps, g
             raise _conflict("ServiceAccount", tenant, JOB_SERVICE_ACCOUNT) from None
 
 
-def _trim_audit(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, now: datetime) -> int:
-    """Audit entries go only once older than the audit minimum; with no minimum in force they are all kept."""
-    if policy.audit_retention_days is None:
-        return 0
-    cutoff = now - timedelta(days=policy.audit_retention_days)
-    return admin.trim_stream_before(acl.audit_key(tenant.namespace, tenant.name), int(cutoff.timestamp() * 1000))
-
-
 _JOB_BOOKKEEPING = {"status", "startedAt", "finishedAt", "durationMs", "error", "cursor", "report", "markdown"}
 
 
 def _job_key(tenant: MemoryTenant, job: str) -> str:
-    """Where the tenant's jobs record their last run, under its shared area on the store."""
-    return f"{acl.shared_prefix(tenant.namespace, tenant.name)}jobs:{job}"
+    """Where the tenant's jobs record their last run: outside the tenant prefix, written by the jobs' user only."""
+    return f"{acl.results_prefix(tenant.namespace, tenant.name)}{job}"
 
 
 def _job_runs(records: dict[str, dict[str, str]]) -> list[JobRun]:
@@ -566,22 +588,26 @@ def _job_runs(records: dict[str, dict[str, str]]) -> list[JobRun]:
     return runs
 
 
-def _publish_report(tenant: MemoryTenant, record: dict[str, str], deps: Deps) -> ComplianceSummary | None:
-    """The report job's last document as a ConfigMap, and its gist for status (None until one exists)."""
+def _publish_report(
+    tenant: MemoryTenant, record: dict[str, str], deps: Deps
+) -> tuple[ComplianceSummary | None, list[str]]:
+    """The report job's last document as a ConfigMap, and its gist for status (None until one exists), with the
+    names of the checks that failed."""
     if not record.get("report"):
-        return tenant.status.compliance
+        return tenant.status.compliance, []
     try:
         report = json.loads(record["report"])
+        failed = [str(v["check"]) for v in report["violations"]]
         summary = ComplianceSummary(
             generated_at=report.get("generatedAt"),
             score=int(report["score"]),
-            violations=len(report["violations"]),
+            violations=len(failed),
             config_map=report_configmap_name(tenant.name),
         )
     except (ValueError, KeyError, TypeError):
-        return tenant.status.compliance  # written by a tenant user: never trusted to be well-formed
+        return tenant.status.compliance, []  # the jobs' own output, still checked for shape before it is shown
     deps.kube.apply_configmap(report_configmap(tenant, record["report"], record.get("markdown", "")))
-    return summary
+    return summary, failed
 
 
 def _drift_event(username: str, change: AclChange, now: datetime) -> dict[str, str]:
@@ -702,8 +728,9 @@ def _finalize(tenant: MemoryTenant, deps: Deps) -> list[Event]:
             events = [Event("AccessRevoked", f"ACL users {', '.join(usernames)} deleted")]
         else:
             events = [Event("AccessRevoked", f"no ACL user of this tenant was left on MemoryStore {store.name}")]
-        if tenant.spec.deletion_policy == "Delete":
+        if tenant.spec.deletion_policy == "Delete":  # the audit trail and its seal stay: evidence outlives data
             removed = admin.scan_delete(prefix)
+            admin.scan_delete(acl.results_prefix(tenant.namespace, tenant.name))
     keys_name = keys_secret_name(tenant.name)
     keys = deps.kube.get_secret(tenant.namespace, keys_name)
     ours = keys is not None and carries_our_marks(keys, tenant.name, ROLE_KEYS)  # a foreign Secret is never touched

@@ -201,6 +201,26 @@ class ComplianceSummary(WireModel):
     config_map: str = Field(alias="configMap", description="ConfigMap with report.json and summary.md.")
 
 
+class AuditSeal(WireModel):
+    """What the operator last vouched for about the tenant's audit trail (public facts, never content).
+
+    Given to `memory_client.seal.verify_trail` (or `AgentMemory.verify_audit(seal=...)`), it lets anyone who can
+    read the trail check that nothing sealed was removed, reordered or changed since.
+    """
+
+    stream: str = Field(description="The audit stream's key.")
+    first: str = Field(default="", description="Id of the oldest entry when sealed.")
+    head: str = Field(default="", description="Id of the newest entry verified.")
+    head_hash: str = Field(default="", alias="headHash", description="That entry's chain hash.")
+    entries_added: int = Field(default=0, alias="entriesAdded", description="Entries ever appended (XINFO).")
+    trimmed: int = Field(default=0, description="Entries the operator trimmed past the audit minimum.")
+    verified: int = Field(default=0, description="Entries the operator verified since sealing began.")
+    sealed_at: int = Field(default=0, alias="sealedAt", description="When the seal last moved (ms since epoch).")
+    breach: str = Field(default="", description="The first tampering found; it stays on record.")
+    breach_entry: str = Field(default="", alias="breachEntry", description="The entry the breach concerns.")
+    breach_at: int = Field(default=0, alias="breachAt", description="When it was found (ms since epoch).")
+
+
 class MemoryTenantStatus(StatusBase):
     """Observed state of a MemoryTenant."""
 
@@ -218,6 +238,7 @@ class MemoryTenantStatus(StatusBase):
     policies: list[str] = Field(default_factory=list, description="CompliancePolicies in force, in order.")
     jobs: list[JobRun] = Field(default_factory=list, description="The last run of each of the tenant's jobs.")
     compliance: ComplianceSummary | None = Field(default=None, description="The last compliance report in brief.")
+    audit: AuditSeal | None = Field(default=None, description="The operator's seal of the audit trail.")
     effective_policy: Requirements | None = Field(
         default=None, alias="effectivePolicy", description="The strictest combination of the bound policies."
     )
