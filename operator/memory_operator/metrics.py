@@ -162,6 +162,19 @@ class Metrics:
             [*tenant, "job"],
             registry=self.registry,
         )
+        self.compliant = Gauge(
+            "agentmemory_tenant_compliant",
+            "1 if the tenant's Compliant condition is True, 0 if False (AuditTrailTampered or Violations); no "
+            "series while Unknown.",
+            [*tenant, "reason"],
+            registry=self.registry,
+        )
+        self.audit_breach = Gauge(
+            "agentmemory_tenant_audit_breach",
+            "1 if the operator found the tenant's audit trail tampered with (status.audit.breach), else 0.",
+            tenant,
+            registry=self.registry,
+        )
         self.registry.register(_ReadyCollector(self))
 
     # Recording ------------------------------------------------------------------------------------------
@@ -198,6 +211,22 @@ class Metrics:
         if kind == "MemoryTenant" and namespace is not None:
             self._observe_usage(namespace, name, status.get("usage"), (spec or {}).get("quota"))
             self._observe_jobs(namespace, name, status.get("jobs"))
+            self._observe_compliance(namespace, name, status)
+
+    def _observe_compliance(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """From the Compliant condition and status.audit (a pass that failed early leaves the last figures)."""
+        compliant = next((c for c in status.get("conditions") or () if c.get("type") == "Compliant"), None)
+        audit = status.get("audit")
+        with self._lock:
+            if compliant is not None:
+                for labels in _label_sets(self.compliant):
+                    if labels[:2] == (namespace, name):
+                        _remove(self.compliant, *labels)
+                if compliant.get("status") in ("True", "False"):
+                    value = 1 if compliant["status"] == "True" else 0
+                    self.compliant.labels(namespace, name, str(compliant.get("reason"))).set(value)
+            if isinstance(audit, Mapping):
+                self.audit_breach.labels(namespace, name).set(1 if audit.get("breach") else 0)
 
     def _observe_jobs(self, namespace: str, name: str, jobs: Any) -> None:
         """From status.jobs: each job's last finished run (a run still going leaves the previous figures)."""
@@ -246,11 +275,11 @@ class Metrics:
 
     def _drop_tenant(self, namespace: str, name: str) -> None:
         with self._lock:
-            for gauge in (self.usage_keys, self.usage_bytes):
+            for gauge in (self.usage_keys, self.usage_bytes, self.audit_breach):
                 _remove(gauge, namespace, name)
             for resource in ("memory", "keys"):
                 _remove(self.quota_ratio, namespace, name, resource)
-            for gauge in (self.job_last_success, self.job_last_completion):
+            for gauge in (self.job_last_success, self.job_last_completion, self.compliant):
                 for labels in _label_sets(gauge):
                     if labels[:2] == (namespace, name):
                         _remove(gauge, *labels)
@@ -285,8 +314,4 @@ def _remove(metric: Gauge, *labels: str) -> None:
 
 
 def _label_sets(metric: Gauge) -> list[tuple[str, ...]]:
-    return [
-        tuple(sample.labels[n] for n in ("namespace", "name", "job"))
-        for family in metric.collect()
-        for sample in family.samples
-    ]
+    return [tuple(sample.labels.values()) for family in metric.collect() for sample in family.samples]

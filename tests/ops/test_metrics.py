@@ -106,6 +106,27 @@ def test_job_results_are_recorded_and_forgotten_with_the_tenant() -> None:
     )
 
 
+def test_compliance_and_audit_breaches_follow_status_and_go_with_the_tenant() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, process=False)
+    labels = {"namespace": "ns", "name": "t"}
+
+    def observe(status: str, reason: str, breach: str) -> None:
+        conditions = [{"type": "Ready", "status": "True"}, {"type": "Compliant", "status": status, "reason": reason}]
+        metrics.observe("MemoryTenant", "ns", "t", {"conditions": conditions, "audit": {"breach": breach}}, {})
+
+    observe("True", "NoViolations", "")
+    assert registry.get_sample_value("agentmemory_tenant_compliant", {**labels, "reason": "NoViolations"}) == 1
+    assert registry.get_sample_value("agentmemory_tenant_audit_breach", labels) == 0
+    observe("False", "AuditTrailTampered", "the oldest entries were removed")
+    assert registry.get_sample_value("agentmemory_tenant_compliant", {**labels, "reason": "AuditTrailTampered"}) == 0
+    assert registry.get_sample_value("agentmemory_tenant_compliant", {**labels, "reason": "NoViolations"}) is None
+    assert registry.get_sample_value("agentmemory_tenant_audit_breach", labels) == 1
+    metrics.forget("MemoryTenant", "ns", "t")
+    assert registry.get_sample_value("agentmemory_tenant_compliant", {**labels, "reason": "AuditTrailTampered"}) is None
+    assert registry.get_sample_value("agentmemory_tenant_audit_breach", labels) is None
+
+
 def test_a_failed_reconcile_keeps_the_last_measured_usage() -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry, process=False)
