@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from memory_client.masking import Masker
 from memory_client.messages import RejectedEntry
 from memory_client.optimize import Summarizer
 from memory_client.resp import Command, Hole
+from memory_client.seal import Seal, TrailInfo, TrailVerification, verify_trail
 from memory_client.shared import SharedContext
 from memory_client.store import Plan, Replies, Store, decode_fields
 from memory_client.tokens import TokenCounter
@@ -420,6 +422,25 @@ class AgentMemory:
             if len(page) < _AUDIT_PAGE:
                 return verifier.result()
             start = f"({page[-1][0].decode()}"
+
+    def verify_sealed(self, seal: Seal | Mapping[str, Any]) -> TrailVerification:
+        """The whole trail held to the operator's seal (a `Seal`, or the tenant's `status.audit` as a mapping):
+        unlike `verify_audit()`, a history replaced from the genesis, removed or reordered sealed entries and
+        far-future ids fail. Walked in pages; "future" is judged by this machine's clock (tenant users may not
+        run TIME), so it must be within `memory_client.seal.SKEW_MS` of the server's."""
+        sealed = seal if isinstance(seal, Seal) else Seal.from_status(seal)
+        key = self.config.audit_key
+        info = None
+        if int(self.store.read([("XLEN", key)])[0]):
+            flat = self.store.read([("XINFO", "STREAM", key)])[0]
+            info = TrailInfo.from_xinfo(dict(zip(flat[::2], flat[1::2], strict=True)))
+        now_ms = time.time_ns() // 1_000_000
+
+        def read(start: str, end: str, count: int) -> list[tuple[str, dict[str, str]]]:
+            page = self.store.read([("XRANGE", key, start, end, "COUNT", count)])[0]
+            return [(i.decode(), {k: v.decode() for k, v in decode_fields(f).items()}) for i, f in page]
+
+        return verify_trail(read, info, sealed, now_ms)
 
 
 def _check(used: int, requested: int, limit: int | None, resource: str) -> None:

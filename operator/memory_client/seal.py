@@ -101,6 +101,17 @@ class Seal:
     breach_id: str = ""
     breach_at: int = 0
 
+    @classmethod
+    def from_status(cls, audit: Mapping[str, Any]) -> Seal:
+        """From a MemoryTenant's `status.audit` (kubectl get -o json): what the operator last vouched for."""
+        wire = {"head_h": "headHash", "added": "entriesAdded", "next_first": "nextFirst", "sealed_at": "sealedAt"}
+        wire |= {"breach_id": "breachEntry", "breach_at": "breachAt"}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            value = audit.get(wire.get(f.name, f.name))
+            values[f.name] = value if value is not None else (0 if f.type == "int" else "")
+        return cls.from_fields(values)
+
     def to_fields(self) -> dict[str, str]:
         return {f.name: str(getattr(self, f.name)) for f in fields(self)}
 

@@ -11,6 +11,7 @@ import pytest
 import redis
 from kubernetes import client as k8s
 
+from memory_client import AgentMemory
 from memory_client.audit import GENESIS, chain_hash
 from memory_client.seal import Seal, TrailInfo, verify_trail
 from memory_operator.builders import acl
@@ -206,4 +207,24 @@ def test_the_verifier_given_the_seal_sees_a_history_the_chain_alone_accepts(seal
     _forged_genesis(sealed.agent, sealed.stream, "save")
     assert verify_trail(read, info(), None, now_ms).ok  # the chain alone: a clean history from the genesis
     forged = verify_trail(read, info(), seal, now_ms)
+    assert not forged.ok and forged.reason is not None and "oldest entries were removed" in forged.reason
+
+
+def test_an_agent_can_hold_its_trail_to_the_seal_in_status(
+    sealed: Sealed, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """`AgentMemory.verify_sealed(status.audit)`: what `kubectl get memorytenant -o json` shows is enough."""
+    env = {
+        **secret_data(api_client, namespace, "ledger-bot-memory-credentials"),
+        **secret_data(api_client, namespace, "ledger-memory-keys"),
+    }
+    audit = sealed.outcome.status.audit
+    assert audit is not None
+    status = audit.model_dump(by_alias=True)
+    with AgentMemory.from_env(env) as memory:
+        assert memory.verify_sealed(status).ok
+        assert memory.verify_audit().ok
+        _forged_genesis(sealed.agent, sealed.stream, "save")
+        assert memory.verify_audit().ok  # the chain alone cannot tell
+        forged = memory.verify_sealed(status)
     assert not forged.ok and forged.reason is not None and "oldest entries were removed" in forged.reason
