@@ -8,7 +8,7 @@ from typing import Final
 
 from memory_client.config import MemoryConfig
 
-__all__ = ["KeySchema", "check_name"]
+__all__ = ["KeySchema", "check_name", "plain_by_design"]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -18,6 +18,16 @@ def check_name(value: str, what: str) -> str:
     if not _NAME.fullmatch(value):
         raise ValueError(f"{what} {value!r} must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit")
     return value
+
+
+def plain_by_design(key: str, shared_prefix: str) -> bool:
+    """The library's bookkeeping keys, never encrypted: counters, the size index, activity, subject index sets and
+    shared-context access logs (names and counts, no content). Everything else it writes is an envelope."""
+    if key in (f"{shared_prefix}usage", f"{shared_prefix}sizes", f"{shared_prefix}activity"):
+        return True
+    if key.startswith(f"{shared_prefix}subject:"):
+        return True
+    return key.startswith(f"{shared_prefix}ctx:") and key.endswith(":log")
 
 
 class KeySchema:

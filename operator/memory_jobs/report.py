@@ -233,9 +233,27 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _with_survey(client: redis.Redis, env: JobEnv, measured: dict[str, int]) -> dict[str, int]:
+    """The operator's hourly survey of every key under the prefix (`<results>facts`), merged in: it also sees keys
+    written around the library's index, which the jobs' user cannot enumerate (no SCAN)."""
+    facts = {_text(k): _text(v) for k, v in cast(dict[Any, Any], client.hgetall(env.result_key("facts"))).items()}
+    if not facts.get("at", "").isdigit():
+        return measured
+    surveyed = {k: int(v) for k, v in facts.items() if v.isdigit()}
+    merged = dict(measured)
+    merged["keys_without_ttl"] = max(measured["keys_without_ttl"], surveyed.get("keys_without_ttl", 0))
+    merged["plaintext_values"] = max(measured["plaintext_values"], surveyed.get("plaintext_values", 0))
+    old = surveyed.get("streams_with_old_content", 0)
+    merged["content_older_than_allowed"] = max(measured["content_older_than_allowed"], old)
+    merged["surveyed_keys"] = surveyed.get("keys", 0)
+    merged["surveyed_at_ms"] = surveyed["at"]
+    return merged
+
+
 def run_report(client: redis.Redis, env: JobEnv, now_ms: int | None = None) -> dict[str, str]:
     now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    report = build_report(env, _measure(client, env, now_ms), _audit(client, env, now_ms), now_ms)
+    measured = _with_survey(client, env, _measure(client, env, now_ms))
+    report = build_report(env, measured, _audit(client, env, now_ms), now_ms)
     return {
         "report": json.dumps(report, sort_keys=True, separators=(",", ":")),
         "markdown": render_markdown(report),

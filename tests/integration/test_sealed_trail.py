@@ -228,3 +228,27 @@ def test_an_agent_can_hold_its_trail_to_the_seal_in_status(
         assert memory.verify_audit().ok  # the chain alone cannot tell
         forged = memory.verify_sealed(status)
     assert not forged.ok and forged.reason is not None and "oldest entries were removed" in forged.reason
+
+
+def test_keys_written_around_the_library_are_in_the_operators_survey(
+    api_client: k8s.ApiClient, engine: Engine, deps: Deps, namespace: str
+) -> None:
+    """A plaintext SSN and a key without TTL written with an agent's credentials outside the library's index:
+    the jobs' user cannot SCAN for them, the operator's hourly survey of the prefix finds them."""
+    store = make_store(api_client, engine)
+    tenant = make_tenant(api_client, namespace, "sloppy", storeRef={"name": store}, agents=["bot"], retentionDays=30)
+    first = reconciler.reconcile(tenant, deps)
+    agent = login(api_client, namespace, "sloppy-bot-memory-credentials")
+    prefix = acl.tenant_prefix(namespace, "sloppy")
+    agent.set(f"{prefix}notes", "SSN 123-45-6789")
+    facts_key = f"{acl.results_prefix(namespace, 'sloppy')}facts"
+    admin = engine.admin_client(decode_responses=True)
+    assert admin.hget(facts_key, "plaintext_values") == "0"
+    admin.hset(facts_key, "at", "0")  # the hour is up
+
+    reconciler.reconcile(settled(tenant, first), deps)
+
+    facts = admin.hgetall(facts_key)
+    assert facts["plaintext_values"] == "1" and facts["keys_without_ttl"] == "1"
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        agent.hset(facts_key, "plaintext_values", "0")

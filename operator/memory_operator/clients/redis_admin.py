@@ -24,6 +24,8 @@ from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
 from memory_client.audit import GENESIS, chain_hash
+from memory_client.crypto import is_sealed
+from memory_client.keys import plain_by_design
 from memory_client.seal import TrailInfo
 from memory_operator.builders.acl import (
     AclUser,
@@ -357,6 +359,61 @@ class RedisAdmin:
         if keys <= sample or not sizes:
             return Usage(keys=keys, bytes=measured, sampled=False)
         return Usage(keys=keys, bytes=round(measured * keys / len(sizes)), sampled=True)
+
+    def survey(
+        self, prefix: str, shared: str, cutoff_ms: int | None, encrypted: bool, batch: int = 500
+    ) -> dict[str, int]:
+        """Evidence over every key under `prefix`, whoever wrote it (SCAN: only the admin may): keys without a TTL
+        (when `cutoff_ms`, a retention, is in force), streams holding entries older than `cutoff_ms`, and values
+        that are not envelopes where `encrypted` (a stream's newest entry, a string, a hash's `d` field; anything
+        else outside the library's plain bookkeeping under `shared` counts as plaintext)."""
+        counts = {"keys": 0, "keys_without_ttl": 0, "streams_with_old_content": 0, "plaintext_values": 0}
+        with self._translate(f"surveying keys under {prefix!r}"):
+            for chunk in _chunks(self._scan(prefix, batch), batch):
+                with self._client.pipeline(transaction=False) as pipe:
+                    for key in chunk:
+                        pipe.type(key)
+                        pipe.pttl(key)
+                    facts = pipe.execute()
+                probes: list[tuple[str, bytes]] = []
+                with self._client.pipeline(transaction=False) as pipe:
+                    for i, key in enumerate(chunk):
+                        kind, ttl = _text(facts[2 * i]), facts[2 * i + 1]
+                        if kind == "none":
+                            continue
+                        counts["keys"] += 1
+                        if cutoff_ms is not None and ttl == -1:
+                            counts["keys_without_ttl"] += 1
+                        plain = plain_by_design(_text(key), shared)
+                        if kind == "stream" and (cutoff_ms is not None or (encrypted and not plain)):
+                            pipe.xrange(key, count=1)
+                            pipe.xrevrange(key, count=1)
+                            probes.append(("stream", key))
+                        elif encrypted and not plain and kind == "string":
+                            pipe.getrange(key, 0, 0)
+                            probes.append(("string", key))
+                        elif encrypted and not plain and kind == "hash":
+                            pipe.hget(key, "d")
+                            probes.append(("hash", key))
+                        elif encrypted and not plain:
+                            counts["plaintext_values"] += 1  # the library writes no other type
+                    replies = pipe.execute() if probes else []
+                at = 0
+                for what, key in probes:
+                    if what == "stream":
+                        oldest, newest = replies[at], replies[at + 1]
+                        at += 2
+                        if cutoff_ms is not None and oldest and int(_text(oldest[0][0]).split("-")[0]) < cutoff_ms:
+                            counts["streams_with_old_content"] += 1
+                        plain = plain_by_design(_text(key), shared)
+                        if encrypted and not plain and newest and not all(map(is_sealed, newest[0][1].values())):
+                            counts["plaintext_values"] += 1
+                    else:
+                        value = replies[at]
+                        at += 1
+                        if not isinstance(value, bytes) or not is_sealed(value):
+                            counts["plaintext_values"] += 1
+        return counts
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 

@@ -466,6 +466,8 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
         guard()
         sealed = seal_trail(tenant, policy, admin, deps, tenant.status.audit)
         records = {job: admin.read_hash(_job_key(tenant, job)) for job in JOBS}
+        guard()
+        _survey(tenant, policy, admin, sealed.seal.sealed_at or int(now.timestamp() * 1000))
     jobs = _job_runs(records)
     guard()
     compliance, failed = _publish_report(tenant, records["report"], deps)
@@ -566,6 +568,26 @@ _JOB_BOOKKEEPING = {"status", "startedAt", "finishedAt", "durationMs", "error", 
 def _job_key(tenant: MemoryTenant, job: str) -> str:
     """Where the tenant's jobs record their last run: outside the tenant prefix, written by the jobs' user only."""
     return f"{acl.results_prefix(tenant.namespace, tenant.name)}{job}"
+
+
+#: How often the operator re-surveys a tenant's whole prefix for the report's evidence.
+SURVEY_INTERVAL_MS = 3_600_000
+
+
+def _survey(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, now_ms: int) -> None:
+    """Every hour, evidence over every key of the tenant, whoever wrote it, at `jobs:<ns>:<tenant>:facts` for the
+    report job: tenant and job users may not SCAN, so only the operator can see keys written around the library."""
+    key = _job_key(tenant, "facts")
+    at = admin.read_hash(key).get("at", "")
+    if at.isdigit() and now_ms - int(at) < SURVEY_INTERVAL_MS:
+        return
+    days = policy.message_retention_days
+    cutoff = None if days is None else now_ms - days * 86_400_000
+    ns, name = tenant.namespace, tenant.name
+    counts = admin.survey(
+        acl.tenant_prefix(ns, name), acl.shared_prefix(ns, name), cutoff, encryption_in_force(tenant, policy)
+    )
+    admin.write_hash(key, {**{k: str(v) for k, v in counts.items()}, "at": str(now_ms)})
 
 
 def _job_runs(records: dict[str, dict[str, str]]) -> list[JobRun]:
