@@ -7,6 +7,7 @@ what the reconciler wrote to the API, what it did on the server, and what it rep
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import redis
@@ -69,6 +70,7 @@ def test_moderate_tenant_gets_users_secrets_and_a_keyring(
     assert data["MEMORY_TENANT_ID"] == f"{namespace}/helpdesk"
     keyring = secret_data(api_client, namespace, "helpdesk-memory-keys")["MEMORY_KEYRING"]
     assert '"active":"k1"' in keyring
+    assert json.loads(keyring)["pseudonym"]  # the subject pseudonym's own random key, minted with the keyring
     assert {e.reason for e in outcome.events} == {"KeyringCreated"}
 
 

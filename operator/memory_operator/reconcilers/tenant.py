@@ -385,7 +385,8 @@ class _KeysSecret:
         return keys_secret(self.tenant, keyring)
 
     def new(self) -> Keyring:
-        return Keyring.first(KeyringKey(id="k1", material=secrets.token_bytes(KEY_BYTES), created_at=self.deps.clock()))
+        first = KeyringKey(id="k1", material=secrets.token_bytes(KEY_BYTES), created_at=self.deps.clock())
+        return Keyring.first(first, pseudonym=secrets.token_bytes(KEY_BYTES))  # the subject pseudonym's own key
 
     def read(self, secret: dict[str, Any]) -> Keyring:
         raw = secret_value(secret, KEYRING_KEY)
