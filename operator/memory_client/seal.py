@@ -38,6 +38,7 @@ __all__ = [
     "TrailVerification",
     "advance",
     "check_info",
+    "entry_key",
     "entry_ms",
     "verify_trail",
 ]
@@ -51,7 +52,8 @@ def entry_ms(entry_id: str) -> int:
     return int(entry_id.partition("-")[0])
 
 
-def _id_key(entry_id: str) -> tuple[int, int]:
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream id as (ms, seq), for ordering."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
 
@@ -270,7 +272,7 @@ def verify_trail(
                 if stored != seal.head_h:
                     fault = "the sealed head was changed"
                 reached = True
-            elif fault is None and seal is not None and seal.head and _id_key(entry_id) > _id_key(seal.head):
+            elif fault is None and seal is not None and seal.head and entry_key(entry_id) > entry_key(seal.head):
                 if not reached:
                     fault = "the sealed head is missing"
                 unsealed += 1

@@ -375,7 +375,7 @@ class RedisAdmin:
                         pipe.type(key)
                         pipe.pttl(key)
                     facts = pipe.execute()
-                probes: list[tuple[str, bytes]] = []
+                probes: list[tuple[str, bool]] = []  # what was asked per key, and whether it is plain by design
                 with self._client.pipeline(transaction=False) as pipe:
                     for i, key in enumerate(chunk):
                         kind, ttl = _text(facts[2 * i]), facts[2 * i + 1]
@@ -388,24 +388,23 @@ class RedisAdmin:
                         if kind == "stream" and (cutoff_ms is not None or (encrypted and not plain)):
                             pipe.xrange(key, count=1)
                             pipe.xrevrange(key, count=1)
-                            probes.append(("stream", key))
+                            probes.append(("stream", plain))
                         elif encrypted and not plain and kind == "string":
                             pipe.getrange(key, 0, 0)
-                            probes.append(("string", key))
+                            probes.append(("string", plain))
                         elif encrypted and not plain and kind == "hash":
                             pipe.hget(key, "d")
-                            probes.append(("hash", key))
+                            probes.append(("hash", plain))
                         elif encrypted and not plain:
                             counts["plaintext_values"] += 1  # the library writes no other type
                     replies = pipe.execute() if probes else []
                 at = 0
-                for what, key in probes:
+                for what, plain in probes:
                     if what == "stream":
                         oldest, newest = replies[at], replies[at + 1]
                         at += 2
                         if cutoff_ms is not None and oldest and int(_text(oldest[0][0]).split("-")[0]) < cutoff_ms:
                             counts["streams_with_old_content"] += 1
-                        plain = plain_by_design(_text(key), shared)
                         if encrypted and not plain and newest and not all(map(is_sealed, newest[0][1].values())):
                             counts["plaintext_values"] += 1
                     else:

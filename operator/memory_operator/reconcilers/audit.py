@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
-from memory_client.seal import Breach, Seal, advance, entry_ms
+from memory_client.seal import Breach, Seal, advance, entry_key, entry_ms
 from memory_operator.api.conditions import Condition
 from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
 from memory_operator.api.v1alpha1.memorytenant import AuditSeal, ComplianceSummary
@@ -121,7 +121,7 @@ def _trim(admin: RedisAdmin, stream: str, where: str, key: bytes, seal: Seal, cu
     if entry_ms(seal.first) >= cutoff_ms:
         return seal, 0
     target = admin.first_entry_from(stream, cutoff_ms)
-    if target is None or _after(target, seal.head):
+    if target is None or entry_key(target) > entry_key(seal.head):
         target = seal.head
     if target == seal.first:
         return seal, 0
@@ -132,14 +132,6 @@ def _trim(admin: RedisAdmin, stream: str, where: str, key: bytes, seal: Seal, cu
         breach = Breach("the trail changed while the operator trimmed it", after.first_id if after else "")
         return seal.broken(breach, seal.sealed_at), trimmed
     return replace(seal, first=target, added=after.added, trimmed=after.added - after.length), trimmed
-
-
-def _after(a: str, b: str) -> bool:
-    def key(entry_id: str) -> tuple[int, int]:
-        ms, _, seq = entry_id.partition("-")
-        return int(ms), int(seq or 0)
-
-    return key(a) > key(b)
 
 
 def _moved(old: Seal, new: Seal) -> bool:

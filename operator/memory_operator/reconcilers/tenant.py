@@ -12,6 +12,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -331,10 +332,10 @@ class _CredentialsSecret:
         self.tenant, self.user, self.endpoint, self.policy = tenant, user, endpoint, policy
         self.agent = user.agent
 
-    def build(self, password: str) -> dict[str, Any]:
+    def credentials(self, password: str) -> Credentials:
         ns, name, agent = self.tenant.namespace, self.tenant.name, self.user.agent
         strict_agent = agent is not None and self.tenant.spec.isolation == "strict"
-        creds = Credentials(
+        return Credentials(
             username=self.user.name,
             password=password,
             agent=agent,
@@ -343,7 +344,9 @@ class _CredentialsSecret:
             agent_prefix=acl.agent_prefix(ns, name, agent) if strict_agent and agent else None,
             shared_prefix=acl.shared_prefix(ns, name) if strict_agent else None,
         )
-        return credentials_secret(self.tenant, creds, self.endpoint, self.policy)
+
+    def build(self, password: str) -> dict[str, Any]:
+        return credentials_secret(self.tenant, self.credentials(password), self.endpoint, self.policy)
 
     def new(self) -> str:
         return secrets.token_urlsafe(PASSWORD_BYTES)
@@ -359,12 +362,8 @@ class _JobCredentialsSecret(_CredentialsSecret):
 
     def build(self, password: str) -> dict[str, Any]:
         ns, name = self.tenant.namespace, self.tenant.name
-        creds = Credentials(
-            username=self.user.name,
-            password=password,
-            agent=None,
-            key_prefix=acl.tenant_prefix(ns, name),
-            audit_key=acl.audit_key(ns, name),
+        creds = replace(
+            self.credentials(password),
             shared_prefix=acl.shared_prefix(ns, name),
             seal_key=acl.seal_key(ns, name),
             results_prefix=acl.results_prefix(ns, name),
