@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck crds clean unit integration e2e
 
-$(STAMP): pyproject.toml
+# Three distributions from this checkout, in one resolution so each finds the others here (never on an index):
+# the agent library (client/), the operator and its jobs (.), the sandbox and demo (sandbox/, development only).
+$(STAMP): pyproject.toml client/pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e './client[langchain]' -e '.[dev]' -e ./sandbox
 	touch $(STAMP)
 
 demo: $(STAMP)                      ## the local sandbox demo (Ctrl-C to stop; DEMO_ARGS=--once to run and exit)
@@ -27,9 +29,10 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
 
-lint: $(STAMP)
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+lint: $(STAMP)                      ## ruff, and the import-linter contracts (.importlinter): layers one way
+	$(BIN)/ruff check operator client sandbox tests bench
+	$(BIN)/ruff format --check operator client sandbox tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

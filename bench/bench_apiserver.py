@@ -5,7 +5,7 @@ N creates, then N gets, then N merge patches of ConfigMaps; prints the mean late
 the last hundred of each, and of a full list at the end. Flat first/last figures mean the cost does not
 grow with requests served (kmock 0.8 went from 5 ms to 230 ms per request over ~2,000 requests).
 
-    PYTHONPATH=operator python bench/bench_apiserver.py [--count 2000]
+    .venv/bin/python bench/bench_apiserver.py [--count 2000]
 """
 
 from __future__ import annotations

@@ -7,13 +7,13 @@ TTL. Then, 3 times, in turns: (a) the baseline, a bare HSCAN (COUNT 1000) + pipe
 (a') the same walk with hiredis-packed commands (a floor, for reference), (b) `run_retention` on a fresh copy of
 the layout (it changes what it walks). Both run as an ACL user limited to the commands retention needs.
 
-    PYTHONPATH=operator .venv/bin/python bench/bench_jobs.py [--keys 100000] [--rounds 3]
+    .venv/bin/python bench/bench_jobs.py [--keys 100000] [--rounds 3]
 
 Report (`--report-events N`): the audit stream holds N hash-chained events shaped like the library's; times
 (a) a bare paged XRANGE walk (COUNT 1000), (b) `memory_jobs.report.run_report(client, env)`, each with the growth
 of the process's peak RSS (`getrusage` ru_maxrss after minus before) over the call.
 
-    PYTHONPATH=operator .venv/bin/python bench/bench_jobs.py --report-events 1000000
+    .venv/bin/python bench/bench_jobs.py --report-events 1000000
 """
 
 from __future__ import annotations

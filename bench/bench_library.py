@@ -9,7 +9,7 @@ every message holding an e-mail address and a card number, (a') the same with me
 The seed pattern is timed on its own, and at 100,000 messages appends only `--blob-appends-large` times (each
 append rewrites ~10 MB). The tenant and its ACL users are provisioned with the operator's own code.
 
-    PYTHONPATH=operator python bench/bench_library.py [--appends 1000] [--redis-server /usr/bin/redis-server]
+    .venv/bin/python bench/bench_library.py [--appends 1000] [--redis-server /usr/bin/redis-server]
 """
 
 from __future__ import annotations

@@ -8,12 +8,13 @@ import sys
 
 import kopf
 
-__all__ = ["METRICS_ENV", "main"]
+__all__ = ["METRICS_ENV", "main", "parser"]
 
 METRICS_ENV = "AGENTMEMORY_METRICS_ADDRESS"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line (the image's CMD is checked against it)."""
     parser = argparse.ArgumentParser(prog="agent-memory-operator", description=__doc__)
     parser.add_argument(
         "-n", "--namespace", action="append", default=[],
@@ -36,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="[HOST]:PORT",
         help=f"serve Prometheus metrics here, e.g. :9090 (default: ${METRICS_ENV}, else off)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = parser()
+    args = command.parse_args(argv)
     if args.admin_secret_namespace:  # read once at start-up by handlers.startup, with the variable's own list
         from memory_operator.deps import ADMIN_NAMESPACES_ENV  # noqa: PLC0415 - keep `--help` fast
 
@@ -52,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             server = metrics.serve(args.metrics_address)
         except (ValueError, OSError) as exc:
-            parser.error(f"--metrics-address: {exc}")
+            command.error(f"--metrics-address: {exc}")
     kopf.configure(debug=args.debug, quiet=args.quiet, log_format=kopf.LogFormat[args.log_format.upper()])
     try:
         kopf.run(

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from memory_operator.clients.kube import KubeClient
-from memory_operator.clients.stores import StoreConnections
+from memory_operator.connections import StoreConnections
 
 __all__ = [
     "ADMIN_NAMESPACES_ENV",

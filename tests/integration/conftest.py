@@ -14,7 +14,7 @@ from kubernetes import client as k8s
 from memory_operator.api.crdgen import render_all
 from memory_operator.clients.kube import KubeClient
 from memory_operator.clients.redis_admin import RedisAdmin
-from memory_operator.clients.stores import StoreConnections
+from memory_operator.connections import StoreConnections
 from memory_operator.deps import Deps
 from memory_sandbox.apiserver import ApiServer
 from memory_sandbox.engine import Engine

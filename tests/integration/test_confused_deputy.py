@@ -18,7 +18,7 @@ from kubernetes import client as k8s
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore
 from memory_operator.builders.meta import JOB_SERVICE_ACCOUNT
 from memory_operator.clients.kube import KubeClient
-from memory_operator.clients.stores import StoreConnections
+from memory_operator.connections import StoreConnections
 from memory_operator.deps import Deps
 from memory_operator.errors import (
     AmbiguousDefaultStore,

@@ -8,6 +8,12 @@ import shlex
 import tomllib
 from dataclasses import dataclass, field
 
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+import memory_operator.__main__
 from tests.ops.conftest import ROOT, kustomize
 
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|make|build-essential|clang|cargo|rustc|git|pip3? install|apt-get install)\b")
@@ -80,13 +86,56 @@ def test_the_entry_point_is_a_project_script() -> None:
     assert project_scripts()[command[0]] == "memory_operator.__main__:main"
 
 
-def test_the_default_command_uses_flags_the_operator_has() -> None:
+def test_the_default_command_is_accepted_by_the_operators_parser() -> None:
     final = stages()[-1]
     (cmd,) = final.all("CMD")
-    flags = [arg.split("=", 1)[0] for arg in json.loads(cmd)]
-    source = (ROOT / "operator" / "memory_operator" / "__main__.py").read_text()
-    for flag in flags:
-        assert f'"{flag}"' in source, f"CMD uses {flag}, which agent-memory-operator does not define"
+    args = memory_operator.__main__.parser().parse_args(json.loads(cmd))  # exits (SystemExit) on an unknown flag
+    assert args.liveness == "http://0.0.0.0:8080/healthz"
+    assert args.metrics_address == "0.0.0.0:9090"
+
+
+def test_the_parser_refuses_a_flag_it_does_not_define() -> None:
+    """The check above can fail: a CMD with a flag of another program is refused."""
+    with pytest.raises(SystemExit):
+        memory_operator.__main__.parser().parse_args(["--metrics-bind-address=:8080"])
+
+
+def _requirements(pyproject: str) -> list[Requirement]:
+    project = tomllib.loads((ROOT / pyproject).read_text())["project"]
+    return [Requirement(r) for r in project["dependencies"]]
+
+
+def _pins() -> dict[str, Version]:
+    pins: dict[str, Version] = {}
+    for line in (ROOT / "constraints" / "operator.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints/operator.txt: {line!r} is not an exact pin"
+            pins[canonicalize_name(name)] = Version(version)
+    return pins
+
+
+def test_the_image_installs_both_distributions_with_every_dependency_pinned() -> None:
+    (install,) = [args for args in stages()[0].all("RUN") if "pip install" in args]
+    assert "--constraint constraints/operator.txt ./client ." in install
+    pins = _pins()
+    ours = {"agent-memory-operator-client", "agent-memory-operator"}
+    for requirement in _requirements("client/pyproject.toml") + _requirements("pyproject.toml"):
+        name = canonicalize_name(requirement.name)
+        if name in ours:
+            continue
+        assert name in pins, f"{name} is a dependency but constraints/operator.txt does not pin it"
+        assert requirement.specifier.contains(pins[name]), f"the pin {name}=={pins[name]} breaks {requirement}"
+
+
+def test_the_image_carries_oci_labels_and_not_the_sandbox() -> None:
+    labels = " ".join(stages()[-1].all("LABEL"))
+    for key in ("title", "description", "version", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f'org.opencontainers.image.version="{version}"' in labels
+    copied = [shlex.split(args)[0] for stage in stages() for args in stage.all("COPY") if "--from=" not in args]
+    assert not any(source.startswith("sandbox") for source in copied)
 
 
 def test_the_final_stage_runs_as_a_non_root_numeric_user() -> None:

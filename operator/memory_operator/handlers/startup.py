@@ -11,7 +11,7 @@ import kopf
 from memory_operator.api.crdgen import KINDS
 from memory_operator.api.v1alpha1 import GROUP, VERSION
 from memory_operator.clients.kube import KubeClient
-from memory_operator.clients.stores import StoreConnections
+from memory_operator.connections import StoreConnections
 from memory_operator.deps import ADMIN_NAMESPACES_ENV, Deps, operator_namespace
 from memory_operator.metrics import Metrics
 

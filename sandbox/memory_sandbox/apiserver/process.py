@@ -18,7 +18,7 @@ import yaml
 
 __all__ = ["SandboxApiError", "SandboxApiProcess"]
 
-OPERATOR_ROOT = Path(__file__).resolve().parents[2]
+SOURCE_ROOT = Path(__file__).resolve().parents[2]  # sandbox/, where memory_sandbox lives
 
 
 class SandboxApiError(RuntimeError):
@@ -63,7 +63,7 @@ class SandboxApiProcess:
             command.append("--no-validate")
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(OPERATOR_ROOT), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")])),
         }
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
         try:
