@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +37,8 @@ STORE_NAME = "sandbox"
 STORE_NAMESPACE = "memory-system"
 STORE_SECRET = "sandbox-store-admin"  # noqa: S105 - the name of a Secret, not a password
 STORE_REGION = "local"
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through $http_proxy
+LIVENESS_ATTEMPTS = 5  # fresh ports tried when another process takes the chosen one before kopf binds it
 
 
 class SandboxError(RuntimeError):
@@ -62,6 +66,7 @@ class Sandbox:
         engine_binary: Path | None = None,
         resync_seconds: float = 60.0,
         operator_args: tuple[str, ...] = (),
+        pick_port: Callable[[], int] = free_port,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="agentmemory-sandbox-")
         self.workdir = Path(workdir or (self._tmp.name if self._tmp else "."))
@@ -73,7 +78,8 @@ class Sandbox:
         self.operator_args = operator_args
         self.operator: subprocess.Popen[bytes] | None = None
         self.operator_log = self.workdir / "operator.log"
-        self.health_port = free_port()
+        self.health_port: int | None = None  # the operator's liveness port, chosen by each start_operator()
+        self._pick_port = pick_port
         self._log: IO[bytes] | None = None
 
     # Lifecycle --------------------------------------------------------------------------------------------
@@ -118,30 +124,72 @@ class Sandbox:
         ]
         return yaml.safe_dump_all(docs, sort_keys=False)
 
-    def start_operator(self) -> None:
-        """`python -m memory_operator` against the sandbox, logging to `operator.log` (appended)."""
+    def start_operator(self, *, timeout: float = 60.0) -> None:
+        """`python -m memory_operator` against the sandbox, logging to `operator.log` (appended).
+
+        Returns once the operator answers on its liveness endpoint (kopf serves it after the startup handlers).
+        kopf's `--liveness` needs a concrete port and binds it only after start-up, so another process can take
+        a free port in between: the operator then exits with "address already in use" and is started again on
+        a freshly chosen port.
+        """
         if self.operator is not None and self.operator.poll() is None:
             return
+        for _ in range(LIVENESS_ATTEMPTS):
+            if self._start_operator_once(timeout):
+                return
+        raise SandboxError(
+            f"the operator could not bind a liveness port in {LIVENESS_ATTEMPTS} attempts; log: {self.operator_log}"
+        )
+
+    def _start_operator_once(self, timeout: float) -> bool:
+        """True once it is live; False if its liveness port was taken (the process is stopped); raises otherwise."""
+        self.health_port = self._pick_port()
+        offset = self.operator_log.stat().st_size if self.operator_log.exists() else 0
         self._log = self.operator_log.open("ab")
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "AGENTMEMORY_RESYNC_SECONDS": str(self.resync_seconds),
         }
-        self.operator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "memory_operator",
-                f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
-                *self.operator_args,
-            ],
+        self.operator = process = subprocess.Popen(
+            [sys.executable, "-m", "memory_operator", f"--liveness={self.liveness_url}", *self.operator_args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        deadline = time.monotonic() + timeout
+        while True:
+            if _liveness_port_taken(self._log_since(offset)):
+                self.stop_operator(kill=True)  # it is shutting down anyway; nothing it did needs a clean exit
+                return False
+            if process.poll() is not None:
+                self.stop_operator()
+                raise SandboxError(f"the operator exited with code {process.returncode}; log: {self.operator_log}")
+            if self._live():
+                return True
+            if time.monotonic() > deadline:
+                self.stop_operator(kill=True)
+                raise SandboxError(f"the operator was not live after {timeout}s; log: {self.operator_log}")
+            time.sleep(0.1)
+
+    @property
+    def liveness_url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port}/healthz"
+
+    def _live(self) -> bool:
+        try:
+            with _DIRECT.open(self.liveness_url, timeout=1.0) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _log_since(self, offset: int) -> str:
+        with contextlib.suppress(OSError), self.operator_log.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+        return ""
 
     def stop_operator(self, *, kill: bool = False) -> None:
         """SIGTERM (graceful: kopf finishes in-flight handlers) or SIGKILL (a crash), then reap it."""
@@ -212,3 +260,8 @@ class Sandbox:
             if time.monotonic() > deadline:
                 raise SandboxError(f"timed out after {timeout}s waiting for {what or 'a condition'}")
             time.sleep(interval)
+
+
+def _liveness_port_taken(log: str) -> bool:
+    """kopf's health reporter failed to bind (its root task fails and the operator exits some seconds later)."""
+    return any("Health reporter has failed" in line and "address already in use" in line for line in log.splitlines())
