@@ -18,9 +18,11 @@ __all__ = [
     "DEFAULT_JOB_IMAGE",
     "DEFAULT_OPERATOR_NAMESPACE",
     "NAMESPACE_ENV",
+    "RETRY_SCALE_ENV",
     "Deletions",
     "Deps",
     "operator_namespace",
+    "retry_scale",
     "utcnow",
 ]
 
@@ -30,6 +32,8 @@ DEFAULT_OPERATOR_NAMESPACE = "memory-system"
 NAMESPACE_ENV = "AGENTMEMORY_NAMESPACE"
 #: more namespaces MemoryStore admin Secrets may be read from, comma-separated (also --admin-secret-namespace)
 ADMIN_NAMESPACES_ENV = "AGENTMEMORY_ADMIN_SECRET_NAMESPACES"
+#: a factor on every retry delay (default 1; the e2e tests run them in a tenth of the time)
+RETRY_SCALE_ENV = "AGENTMEMORY_RETRY_SCALE"
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -46,6 +50,18 @@ def operator_namespace() -> str:
         return _SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or DEFAULT_OPERATOR_NAMESPACE
     except OSError:
         return DEFAULT_OPERATOR_NAMESPACE
+
+
+def retry_scale() -> float:
+    """$AGENTMEMORY_RETRY_SCALE as a positive number (default 1); anything else stops the start-up, naming it."""
+    raw = os.environ.get(RETRY_SCALE_ENV, "").strip() or "1"
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = 0.0
+    if not 0 < scale < float("inf"):
+        raise ValueError(f"${RETRY_SCALE_ENV} must be a positive number, not {raw!r}")
+    return scale
 
 
 class Deletions:
@@ -108,5 +124,7 @@ class Deps:
     deletions: Deletions = field(default_factory=Deletions)
     #: the operator's own namespace: where the audit seal key Secret lives
     namespace: str = field(default_factory=operator_namespace)
+    #: a factor on every retry delay (handlers.sync.retry_delay), from $AGENTMEMORY_RETRY_SCALE
+    retry_scale: float = field(default_factory=retry_scale)
     #: the HMAC key of audit seals, once read (memory_operator.reconcilers.audit.seal_key)
     seal_key: bytes | None = field(default=None, repr=False)

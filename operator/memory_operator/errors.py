@@ -15,6 +15,8 @@ __all__ = [
     "AmbiguousDefaultStore",
     "DeletionInProgress",
     "InvalidSpec",
+    "KeyringUnreadable",
+    "KubernetesApiError",
     "NameConflict",
     "PolicyConflict",
     "PolicyInUse",
@@ -25,6 +27,7 @@ __all__ = [
     "StoreInUse",
     "StoreNotFound",
     "StoreUnavailable",
+    "UnexpectedError",
     "UnsupportedServer",
     "describe_validation_error",
 ]
@@ -123,6 +126,28 @@ class AmbiguousDefaultStore(ReconcileError):
     reason = "AmbiguousDefaultStore"
     retry_after = 60.0
     stalled = True
+
+
+class KeyringUnreadable(ReconcileError):
+    """The keys Secret exists but cannot be parsed: never overwrite it (that would lose the data's keys)."""
+
+    reason = "KeyringUnreadable"
+    retry_after = 300.0
+    stalled = True
+
+
+class KubernetesApiError(ReconcileError):
+    """The API server refused or failed a call (the Kubernetes client's KubeError, as the handlers see it)."""
+
+    reason = "KubernetesApiError"
+    retry_after = 10.0
+
+
+class UnexpectedError(ReconcileError):
+    """A bug or an unforeseen fault; its text stays in the operator log (it could carry data)."""
+
+    reason = "UnexpectedError"
+    retry_after = 30.0
 
 
 class DeletionInProgress(ReconcileError):

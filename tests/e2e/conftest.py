@@ -16,10 +16,20 @@ import pytest
 import redis
 import yaml
 
+from memory_operator.deps import RETRY_SCALE_ENV
 from memory_sandbox.sandbox import Sandbox
 
 _namespaces = itertools.count()
 RESYNC_SECONDS = 2.0  # the operator's drift timer, short so drift repair and outages show within seconds
+RETRY_SCALE = 0.1  # every retry delay of the operator, so a 30 s wait (PolicyInUse) takes 3 s
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_retries() -> Iterator[None]:
+    """Every operator these tests start (the sandbox passes its environment on) retries ten times sooner."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(RETRY_SCALE_ENV, str(RETRY_SCALE))
+        yield
 
 
 @contextmanager

@@ -73,8 +73,8 @@ def test_policy_named_by_a_tenant_is_kept_until_the_tenant_lets_go(sandbox: Sand
     wait_until(lambda: get_json(sandbox, "compliancepolicy", "e2e-kept")["metadata"].get("deletionTimestamp"))
     wait_until(lambda: "PolicyInUse" in event_reasons(sandbox, "e2e-kept"), what="a PolicyInUse event")
     sandbox.kubectl("delete", "memorytenant", "holder", "-n", namespace)
-    wait_until(
+    wait_until(  # retries at a tenth of their delays (conftest.RETRY_SCALE): PolicyInUse's 30 s is 3 s here
         lambda: sandbox.kubectl("get", "compliancepolicy", "e2e-kept", check=False).returncode != 0,
-        timeout=90,
+        timeout=30,
         what="the policy to go once unbound",
     )

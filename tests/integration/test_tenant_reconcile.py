@@ -19,6 +19,7 @@ from memory_operator.builders import acl
 from memory_operator.deps import Deps
 from memory_operator.errors import (
     InvalidSpec,
+    KeyringUnreadable,
     NameConflict,
     PolicyNotFound,
     ResidencyUnsatisfied,
@@ -27,7 +28,6 @@ from memory_operator.errors import (
 )
 from memory_operator.reconcilers import tenant as reconciler
 from memory_operator.reconcilers.common import condition, with_conditions
-from memory_operator.reconcilers.tenant import KeyringUnreadable
 from memory_sandbox.engine import Engine
 from tests.integration.objects import (
     core,

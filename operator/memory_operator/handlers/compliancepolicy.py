@@ -70,14 +70,14 @@ def policy_refresh(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: 
 
 
 @kopf.on.delete(GROUP, VERSION, CompliancePolicy.plural)
-def policy_deleted(body: kopf.Body, retry: int, logger: Logger, **kwargs: Any) -> None:
+def policy_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger, **kwargs: Any) -> None:
     name = body["metadata"]["name"]
 
     def finalize() -> list[Event]:
         reconciler.finalize(name, _bound(kwargs, name))
         return []
 
-    run_finalizer(body, finalize, retry, logger)
+    run_finalizer(body, memo.deps, finalize, retry, logger)
 
 
 def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, bound: list[str]) -> None:

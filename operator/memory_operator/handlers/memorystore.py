@@ -32,7 +32,7 @@ def store_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger, 
         reconciler.finalize(str(body["metadata"]["name"]), memo.deps)
         return []
 
-    run_finalizer(body, finalize, retry, logger)
+    run_finalizer(body, memo.deps, finalize, retry, logger)
 
 
 def _sync(

@@ -31,7 +31,7 @@ def tenant_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: L
 @kopf.on.delete(GROUP, VERSION, MemoryTenant.plural)
 def tenant_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, logger: Logger, **_: Any) -> None:
     # Access must really be revoked before the finalizer lets go: run_finalizer keeps retrying and says why.
-    run_finalizer(body, lambda: reconciler.finalize(_for_deletion(body), memo.deps), retry, logger)
+    run_finalizer(body, memo.deps, lambda: reconciler.finalize(_for_deletion(body), memo.deps), retry, logger)
 
 
 def _sync(

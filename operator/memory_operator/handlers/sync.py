@@ -21,7 +21,14 @@ from memory_operator.api.conditions import Condition, find_condition
 from memory_operator.api.v1alpha1.common import CustomObject, StatusBase, lenient_status
 from memory_operator.clients.kube import KubeError
 from memory_operator.deps import Deps
-from memory_operator.errors import DeletionInProgress, InvalidSpec, ReconcileError, describe_validation_error
+from memory_operator.errors import (
+    DeletionInProgress,
+    InvalidSpec,
+    KubernetesApiError,
+    ReconcileError,
+    UnexpectedError,
+    describe_validation_error,
+)
 from memory_operator.metrics import Metrics
 from memory_operator.reconcilers.common import Event, Outcome, condition, with_conditions
 
@@ -39,19 +46,10 @@ __all__ = [
 S = TypeVar("S", bound=StatusBase)
 M = TypeVar("M", bound=CustomObject)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
+#: backoff grows up to here, so recovery is noticed within a minute; an error that asks for longer gets its own
 MAX_RETRY_DELAY = 60.0
 #: the periodic pass of every kind (drift repair, usage, health), read once at import: kopf timers are declared then
 RESYNC_SECONDS = float(os.environ.get("AGENTMEMORY_RESYNC_SECONDS", "60"))
-
-
-class UnexpectedError(ReconcileError):
-    reason = "UnexpectedError"
-    retry_after = 30.0
-
-
-class KubernetesApiError(ReconcileError):
-    reason = "KubernetesApiError"
-    retry_after = 10.0
 
 
 @contextmanager
@@ -63,9 +61,11 @@ def kube_errors() -> Iterator[None]:
         raise KubernetesApiError(str(exc)) from None
 
 
-def retry_delay(err: ReconcileError, retry: int) -> float:
-    """Exponential backoff from the error's own first delay, capped so recovery is noticed within a minute."""
-    return min((err.retry_after or MAX_RETRY_DELAY) * 2.0 ** min(retry, 8), MAX_RETRY_DELAY)
+def retry_delay(err: ReconcileError, retry: int, scale: float = 1.0) -> float:
+    """Exponential backoff from the error's own first delay, capped at MAX_RETRY_DELAY, or at that first delay
+    when it is longer (an error that asks for 300 s gets 300 s), all times `scale` (Deps.retry_scale)."""
+    first = err.retry_after or MAX_RETRY_DELAY
+    return min(first * 2.0 ** min(retry, 8), max(first, MAX_RETRY_DELAY)) * scale
 
 
 def reconcile_body(
@@ -124,7 +124,8 @@ def run(
         _observe(metrics, body, written, err.reason)
         if err.retry_after is None:
             return  # handled: the verdict is in status and an Event; only a new spec is worth another look
-        raise kopf.TemporaryError(f"{err.reason}: {err.message}", delay=retry_delay(err, retry)) from None
+        delay = retry_delay(err, retry, deps.retry_scale)
+        raise kopf.TemporaryError(f"{err.reason}: {err.message}", delay=delay) from None
     except Exception as exc:
         # A bug or an unforeseen fault: say so without echoing the exception text (it could carry data)
         # into status, Events or kopf's annotations; the traceback goes to the operator log only.
@@ -132,7 +133,7 @@ def run(
         unexpected = UnexpectedError(f"unexpected {type(exc).__name__}; see the operator log")
         written = _fail(body, patch, deps, old_status, unexpected, generation, logger)
         _observe(metrics, body, written, unexpected.reason)
-        raise kopf.TemporaryError(unexpected.message, delay=retry_delay(unexpected, retry)) from None
+        raise kopf.TemporaryError(unexpected.message, delay=retry_delay(unexpected, retry, deps.retry_scale)) from None
     done = with_conditions(outcome.status, generation, *_kstatus(None, generation, deps.clock()))
     _write(body, patch, old_status, done, outcome.events)
     _observe(metrics, body, done, None)
@@ -203,7 +204,7 @@ def _observe(metrics: Metrics | None, body: kopf.Body, status: StatusBase, error
     )
 
 
-def run_finalizer(body: kopf.Body, finalize: Callable[[], list[Event]], retry: int, logger: Logger) -> None:
+def run_finalizer(body: kopf.Body, deps: Deps, finalize: Callable[[], list[Event]], retry: int, logger: Logger) -> None:
     """Run a deletion step; while it cannot finish, the object stays (finalizer held) and an Event says why."""
     try:
         with kube_errors():
@@ -211,7 +212,7 @@ def run_finalizer(body: kopf.Body, finalize: Callable[[], list[Event]], retry: i
     except ReconcileError as err:
         kopf.event(body, type="Warning", reason=err.reason, message=f"deletion waits: {err.message}")
         logger.warning("deletion waits: %s: %s", err.reason, err.message)
-        raise kopf.TemporaryError(err.message, delay=retry_delay(err, retry)) from None
+        raise kopf.TemporaryError(err.message, delay=retry_delay(err, retry, deps.retry_scale)) from None
     for event in events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s: %s", event.reason, event.message)

@@ -67,10 +67,10 @@ from memory_operator.errors import (
     AmbiguousDefaultStore,
     DeletionInProgress,
     InvalidSpec,
+    KeyringUnreadable,
     NameConflict,
     PolicyConflict,
     PolicyNotFound,
-    ReconcileError,
     ResidencyUnsatisfied,
     StoreNotFound,
     StoreUnavailable,
@@ -80,18 +80,10 @@ from memory_operator.policy import PolicyContradiction, effective_for_tenant, en
 from memory_operator.reconcilers.audit import audit_status, compliant_condition, seal_trail
 from memory_operator.reconcilers.common import Event, Outcome, condition, store_errors, with_conditions
 
-__all__ = ["KeyringUnreadable", "effective_policy", "finalize", "reconcile", "resolve_store"]
+__all__ = ["effective_policy", "finalize", "reconcile", "resolve_store"]
 
 PASSWORD_BYTES = 32
 T = TypeVar("T")
-
-
-class KeyringUnreadable(ReconcileError):
-    """The keys Secret exists but cannot be parsed: never overwrite it (that would lose the data's keys)."""
-
-    reason = "KeyringUnreadable"
-    retry_after = 300.0
-    stalled = True
 
 
 # Store placement ------------------------------------------------------------------------------------------
