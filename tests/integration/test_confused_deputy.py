@@ -29,8 +29,8 @@ from memory_operator.errors import (
     StoreNotFound,
     StoreUnavailable,
 )
-from memory_operator.reconcilers import store as store_reconciler
-from memory_operator.reconcilers import tenant as reconciler
+from memory_operator.reconcilers import memorystore as store_reconciler
+from memory_operator.reconcilers import memorytenant as reconciler
 from memory_sandbox.engine import Engine
 from tests.integration.objects import core, custom, login, make_store, make_tenant, secret_data, settled
 

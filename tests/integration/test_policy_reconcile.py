@@ -11,8 +11,8 @@ from memory_client.audit import GENESIS, chain_hash
 from memory_operator.api.v1alpha1 import GROUP, VERSION, CompliancePolicy
 from memory_operator.deps import Deps
 from memory_operator.errors import InvalidSpec, PolicyConflict, PolicyInUse, PolicyNotFound
-from memory_operator.reconcilers import policy as policy_reconciler
-from memory_operator.reconcilers import tenant as reconciler
+from memory_operator.reconcilers import compliancepolicy as policy_reconciler
+from memory_operator.reconcilers import memorytenant as reconciler
 from memory_sandbox.engine import Engine
 from tests.integration.objects import custom, make_policy, make_store, make_tenant, secret_data, settled
 

@@ -16,7 +16,7 @@ from memory_client.audit import GENESIS, chain_hash
 from memory_client.seal import Seal, TrailInfo, verify_trail
 from memory_operator.builders import acl
 from memory_operator.deps import Deps
-from memory_operator.reconcilers import tenant as reconciler
+from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
 from memory_sandbox.engine import Engine
 from tests.integration.objects import login, make_store, make_tenant, secret_data, settled

@@ -8,8 +8,8 @@ from kubernetes import client as k8s
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore
 from memory_operator.deps import Deps
 from memory_operator.errors import SecretNotFound, StoreInUse, StoreUnavailable
-from memory_operator.reconcilers import store as reconciler
-from memory_operator.reconcilers import tenant as tenant_reconciler
+from memory_operator.reconcilers import memorystore as reconciler
+from memory_operator.reconcilers import memorytenant as tenant_reconciler
 from memory_sandbox.engine import Engine
 from tests.integration.objects import make_store, make_tenant
 

@@ -26,7 +26,7 @@ from memory_operator.errors import (
     StoreNotFound,
     StoreUnavailable,
 )
-from memory_operator.reconcilers import tenant as reconciler
+from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import condition, with_conditions
 from memory_sandbox.engine import Engine
 from tests.integration.objects import (

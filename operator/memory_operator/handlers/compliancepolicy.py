@@ -10,8 +10,8 @@ import kopf
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, CompliancePolicy, MemoryTenant
 from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
-from memory_operator.reconcilers import policy as reconciler
-from memory_operator.reconcilers import tenant as tenant_reconciler
+from memory_operator.reconcilers import compliancepolicy as reconciler
+from memory_operator.reconcilers import memorytenant as tenant_reconciler
 from memory_operator.reconcilers.common import Event
 
 
@@ -63,7 +63,7 @@ def _sync_and_resync(
 
 @kopf.on.resume(GROUP, VERSION, CompliancePolicy.plural)
 @kopf.timer(GROUP, VERSION, CompliancePolicy.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def policy_refresh(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
+def policy_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
     # On start and periodically: status.boundTenants follows tenants binding and unbinding.
     bound = _bound(kwargs, body["metadata"]["name"])
     _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger, bound)

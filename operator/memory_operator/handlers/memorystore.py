@@ -8,7 +8,7 @@ import kopf
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore
 from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
-from memory_operator.reconcilers import store as reconciler
+from memory_operator.reconcilers import memorystore as reconciler
 from memory_operator.reconcilers.common import Event
 
 
@@ -20,7 +20,7 @@ def store_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: in
 
 
 @kopf.timer(GROUP, VERSION, MemoryStore.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def store_health(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
+def store_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
     # the server may have gone away, or come back
     _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger, periodic=True)
 

@@ -11,7 +11,7 @@ from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTen
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
 from memory_operator.deps import Deps
 from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
-from memory_operator.reconcilers import tenant as reconciler
+from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
 
 
