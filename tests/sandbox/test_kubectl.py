@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
+import subprocess
+import threading
 from typing import Any
 
 import pytest
@@ -77,18 +78,22 @@ def test_get_watch_prints_changes(kubectl: Kubectl) -> None:
     apply(kubectl, widget_crd())
     apply(kubectl, widget("w"))
     watcher = kubectl.popen("get", "widgets", "-w", "--output-watch-events")
+    lines: list[list[str]] = []
+    reader = threading.Thread(target=lambda: lines.extend(line.split() for line in watcher.stdout or ()), daemon=True)
+    reader.start()
     try:
-        time.sleep(0.5)  # let the watch open; changes before that would only show as the initial list
+        # kubectl prints its initial list as ADDED, then watches from that list's resourceVersion: once the
+        # line is out, a change cannot fall between the list and the watch.
+        eventually(lambda: ["ADDED", "w", "3"] in (row[:3] for row in lines), timeout=20)
         apply(kubectl, widget("w", size=9))
-        out = eventually(lambda: _read_until(watcher, "MODIFIED"), timeout=10)
-    finally:
-        stop(watcher)
-    assert "MODIFIED" in out
-
-
-def _read_until(process: Any, marker: str) -> str:
-    line = process.stdout.readline()
-    return line if marker in line else ""
+        eventually(lambda: ["MODIFIED", "w", "9"] in (row[:3] for row in lines), timeout=10)
+    finally:  # not stop(): the reader thread owns stdout
+        watcher.terminate()
+        try:
+            watcher.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+        reader.join(timeout=10)
 
 
 def test_delete_waits_for_finalizers(crd: Kubectl) -> None:
