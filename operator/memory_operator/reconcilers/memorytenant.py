@@ -12,7 +12,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -77,7 +77,7 @@ from memory_operator.errors import (
     describe_validation_error,
 )
 from memory_operator.policy import PolicyContradiction, effective_for_tenant, encryption_in_force
-from memory_operator.reconcilers.audit import audit_status, compliant_condition, seal_trail
+from memory_operator.reconcilers.audit import SealPass, audit_status, compliant_condition, seal_trail
 from memory_operator.reconcilers.common import Event, Outcome, condition, store_errors, with_conditions
 
 __all__ = ["effective_policy", "finalize", "reconcile", "resolve_store"]
@@ -403,11 +403,36 @@ def reconcile(tenant: MemoryTenant, deps: Deps, cancelled: Callable[[], bool] = 
 
 
 def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[MemoryTenantStatus]:
-    now, generation = deps.clock(), tenant.metadata.generation
+    now = deps.clock()
     guard()
     if len(tenant.name) > MAX_TENANT_NAME:  # the CRD refuses it at admission; an object stored before may not be
         raise InvalidSpec(TENANT_NAME_TOO_LONG)
     policy = effective_policy(tenant, deps)  # before anything is written: a conflict provisions nothing
+    placed = _placement(tenant, deps, guard)
+    users, events = _users(tenant, placed, policy, deps, guard, now)
+    events += _keyring(tenant, placed, deps, guard)
+    _jobs(tenant, placed, policy, deps, guard)
+    evidence = _evidence(tenant, placed, policy, deps, guard, now)
+    return _status(tenant, placed, policy, users, evidence, events, now)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where the tenant lives and what is already there: the store and its admin connection, the children read."""
+
+    store: MemoryStore
+    endpoint: Endpoint
+    admin: RedisAdmin
+    caps: acl.ServerCapabilities
+    plan: list[acl.AclUser]
+    job_user: acl.AclUser
+    children: _Children
+    #: this generation was provisioned before: what differs now is drift (evidence for the report)
+    steady: bool
+
+
+def _placement(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> _Placement:
+    """Pick the store, check it answers, refuse foreign children, then pin the placement: nothing written before."""
     store = resolve_store(tenant, deps)
     endpoint = Endpoint.parse(store.spec.url)
     with store_errors(store.name), _store_misconfigured(store.name):
@@ -419,19 +444,29 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
     children = _claim_children(tenant, plan, deps)  # a foreign or colliding child: refused, nothing written
     guard()
     _pin_store(tenant, store, deps)  # placement is on record before the first user or Secret exists
+    steady = _steady(tenant, tenant.metadata.generation)
+    return _Placement(store, endpoint, admin, caps, plan, job_user, children, steady)
+
+
+def _users(
+    tenant: MemoryTenant, placed: _Placement, policy: Requirements, deps: Deps, guard: _Guard, now: datetime
+) -> tuple[list[ProvisionedUser], list[Event]]:
+    """Each login's material, then its ACL user (a password is in its Secret before the server knows it); drift
+    repaired on a steady pass goes to the audit trail; agents no longer in the spec lose user and Secret."""
+    store, admin, job_user = placed.store, placed.admin, placed.job_user
     events: list[Event] = []
-    steady = _steady(tenant, generation)
     provisioned: list[ProvisionedUser] = []
-    logins = [(u, credentials_secret_name(tenant.name, u.agent), _CredentialsSecret) for u in plan]
+    logins = [(u, credentials_secret_name(tenant.name, u.agent), _CredentialsSecret) for u in placed.plan]
     logins.append((job_user, job_credentials_secret_name(tenant.name), _JobCredentialsSecret))
     for user, secret_name, kind in logins:
+        material = kind(tenant, user, placed.endpoint, policy)
         password, existed = _ensure_secret(
-            tenant, secret_name, kind(tenant, user, endpoint, policy), deps, children.secrets[secret_name], guard
+            tenant, secret_name, material, deps, placed.children.secrets[secret_name], guard
         )
         guard()
         with store_errors(store.name):
-            change = admin.set_user(user, password, caps)
-        if existed and steady and change is not AclChange.UNCHANGED:
+            change = admin.set_user(user, password, placed.caps)
+        if existed and placed.steady and change is not AclChange.UNCHANGED:
             events.append(
                 Event("DriftRepaired", f"ACL user {user.name} was {_drift_word(change)}; restored", "Warning")
             )
@@ -441,17 +476,43 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
         if user is not job_user:
             provisioned.append(ProvisionedUser(name=user.name, agent=user.agent, secret_name=secret_name))
     wanted = {u.name for u in provisioned} | {job_user.name}
-    events += _revoke_removed_agents(tenant, admin, wanted, steady, store.name, deps, guard)
+    events += _revoke_removed_agents(tenant, admin, wanted, placed.steady, store.name, deps, guard)
+    return provisioned, events
+
+
+def _keyring(tenant: MemoryTenant, placed: _Placement, deps: Deps, guard: _Guard) -> list[Event]:
+    """The data keys' Secret: read and kept when it exists, minted once when it does not."""
     keys_name = keys_secret_name(tenant.name)
-    _, keyring_existed = _ensure_secret(
-        tenant, keys_name, _KeysSecret(tenant, deps), deps, children.secrets[keys_name], guard
+    _, existed = _ensure_secret(
+        tenant, keys_name, _KeysSecret(tenant, deps), deps, placed.children.secrets[keys_name], guard
     )
-    if not keyring_existed:
-        events.append(Event("KeyringCreated", f"new 256-bit keyring in Secret {keys_name}"))
-    _ensure_job_account(tenant, children, deps, guard)
+    return [] if existed else [Event("KeyringCreated", f"new 256-bit keyring in Secret {keys_name}")]
+
+
+def _jobs(tenant: MemoryTenant, placed: _Placement, policy: Requirements, deps: Deps, guard: _Guard) -> None:
+    """The jobs' ServiceAccount (once per namespace) and the tenant's retention and report CronJobs."""
+    _ensure_job_account(tenant, placed.children, deps, guard)
     guard()
     deps.kube.apply_cronjob(retention_cronjob(tenant, deps.job_image))
     deps.kube.apply_cronjob(report_cronjob(tenant, policy, deps.job_image))
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What the store says about the tenant this pass: usage, the sealed trail, the jobs' last runs, the report."""
+
+    usage: Usage
+    sealed: SealPass
+    jobs: list[JobRun]
+    compliance: ComplianceSummary | None
+    failed: list[str]
+
+
+def _evidence(
+    tenant: MemoryTenant, placed: _Placement, policy: Requirements, deps: Deps, guard: _Guard, now: datetime
+) -> _Evidence:
+    """Measure usage, seal the audit trail, read the jobs' records, survey the prefix hourly, publish the report."""
+    store, admin = placed.store, placed.admin
     prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
     with store_errors(store.name):
         measured = admin.usage(prefix, sample=deps.usage_sample)
@@ -463,25 +524,40 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
     jobs = _job_runs(records)
     guard()
     compliance, failed = _publish_report(tenant, records["report"], deps)
-    events += sealed.events
+    usage = Usage(keys=measured.keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
+    return _Evidence(usage, sealed, jobs, compliance, failed)
+
+
+def _status(
+    tenant: MemoryTenant,
+    placed: _Placement,
+    policy: Requirements,
+    provisioned: list[ProvisionedUser],
+    evidence: _Evidence,
+    events: list[Event],
+    now: datetime,
+) -> Outcome[MemoryTenantStatus]:
+    """The whole new status with its conditions: Provisioned, Ready (False only over quota), Compliant."""
+    generation, store, sealed = tenant.metadata.generation, placed.store, evidence.sealed
+    events = [*events, *sealed.events]
     if sealed.trimmed:
         days = policy.audit_retention_days
         events.append(Event("AuditTrimmed", f"{sealed.trimmed} audit entries older than {days} days"))
-    usage = Usage(keys=measured.keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
+    prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
     status = tenant.status.model_copy(
         update={
             "store": store.name,
             "key_prefix": prefix,
             "users": provisioned,
             "credentials_secret": credentials_secret_name(tenant.name),
-            "keys_secret": keys_name,
+            "keys_secret": keys_secret_name(tenant.name),
             "encryption": encryption_in_force(tenant, policy),
             "policies": [ref.name for ref in tenant.spec.policy_refs],
-            "jobs": jobs,
-            "compliance": compliance,
+            "jobs": evidence.jobs,
+            "compliance": evidence.compliance,
             "audit": audit_status(sealed.seal),
             "effective_policy": policy,
-            "usage": usage,
+            "usage": evidence.usage,
         }
     )
     users = ", ".join(u.name for u in provisioned)
@@ -493,7 +569,7 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
         generation,
         now,
     )
-    over = _quota_violations(tenant, usage)
+    over = _quota_violations(tenant, evidence.usage)
     if over:
         ready = condition("Ready", "False", "QuotaExceeded", "; ".join(over), generation, now)
     else:
@@ -505,7 +581,7 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
             generation,
             now,
         )
-    compliant = compliant_condition(sealed.seal, compliance, failed, generation, now)
+    compliant = compliant_condition(sealed.seal, evidence.compliance, evidence.failed, generation, now)
     return Outcome(with_conditions(status, generation, ready_provisioned, ready, compliant), events)
 
 
