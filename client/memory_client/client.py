@@ -15,6 +15,7 @@ import redis
 
 from memory_client.audit import GENESIS, AuditEvent, ChainVerification, ChainVerifier
 from memory_client.config import MemoryConfig
+from memory_client.contract import DAY_MS
 from memory_client.conversation import ConversationMemory, decode_entries
 from memory_client.crypto import Cipher
 from memory_client.errors import ConfigError, DecryptionError, MemoryPermissionError, QuotaExceededError
@@ -30,7 +31,6 @@ from memory_client.tokens import TokenCounter
 
 __all__ = ["AgentActivity", "AgentMemory", "AuditRecord", "ErasureReceipt", "Usage"]
 
-_DAY_MS = 86_400_000
 _Size = TypeVar("_Size", int, Hole)
 _AUDIT_PAGE = 1000
 
@@ -170,14 +170,14 @@ class AgentMemory:
     def retention_commands(self, key: str) -> list[Command]:
         """The TTL from the effective retention (streams are trimmed by entry age as well: `retention_cutoff`)."""
         days = self.config.retention_days
-        return [] if days is None else [("PEXPIRE", key, days * _DAY_MS)]
+        return [] if days is None else [("PEXPIRE", key, days * DAY_MS)]
 
     def retention_cutoff(self, now_ms: int) -> bytes:
         """The stream entry id (for XTRIM MINID) of the oldest entry within the effective retention at `now_ms`."""
         days = self.config.retention_days
         if days is None:
             raise ValueError("no retention is in effect")
-        return b"%d-0" % (now_ms - days * _DAY_MS)
+        return b"%d-0" % (now_ms - days * DAY_MS)
 
     def usage_commands(self, key: str, size: _Size) -> list[tuple[str, str, str, _Size]]:
         """Count `size` more bytes written to `key` (`size` may be a template's HOLE)."""

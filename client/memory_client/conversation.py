@@ -17,9 +17,10 @@ import functools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from memory_client.audit import AuditEvent
+from memory_client.contract import ENVELOPE_PLACED, MESSAGE_FIELD
 from memory_client.crypto import SKEW_MS, Cipher
 from memory_client.errors import DecryptionError
 from memory_client.messages import Message, RejectedEntry, mask_values
@@ -34,12 +35,14 @@ if TYPE_CHECKING:
 __all__ = ["ConversationMemory", "TrimResult", "decode_entries"]
 
 _PAGE = 64
-_PLACED = 2  # the envelope format that carries a place (memory_client.crypto)
+
+
+_MESSAGE: Final = MESSAGE_FIELD.encode()
 
 
 def _envelope(flat: Sequence[bytes]) -> bytes:
     for i in range(0, len(flat) - 1, 2):
-        if flat[i] == b"m":
+        if flat[i] == _MESSAGE:
             return flat[i + 1]
     raise DecryptionError("a stream entry without a message", "format")
 
@@ -62,7 +65,7 @@ def decode_entries(
         try:
             envelope = _envelope(flat)
             opened = cipher.unseal(envelope, key)
-            if envelope[0] == _PLACED:
+            if envelope[0] == ENVELOPE_PLACED:
                 written = int(opened.place or b"-1")
                 if abs(int(entry_id.partition("-")[0]) - written) > SKEW_MS:
                     raise DecryptionError(f"entry {entry_id} was not stored when it was sealed", "misplaced")
@@ -185,7 +188,7 @@ class ConversationMemory:
         for the usual append of one message."""
         memory, key = self._memory, self.key
         activity = memory.keys.activity
-        xadd: Shape = ("XADD", key, "*", "m", HOLE)
+        xadd: Shape = ("XADD", key, "*", MESSAGE_FIELD, HOLE)
         upkeep: list[Shape] = []
         if self._config.retention_days is not None:
             # `~`: the server trims whole macro-nodes, cheap; exactness is the retention job's.

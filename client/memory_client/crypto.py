@@ -1,7 +1,7 @@
 """The tenant keyring and AES-256-GCM envelopes bound to the Redis key and the place they are stored in.
 
-The keyring is the operator's wire format (Secret `<tenant>-memory-keys`, key `MEMORY_KEYRING`), parsed here
-again so the library stands alone. An envelope (format 2) is
+The keyring is the operator's wire format (Secret `<tenant>-memory-keys`, key `MEMORY_KEYRING`), parsed by
+`memory_client.contract.parse_keyring`, the one parser the operator uses too. An envelope (format 2) is
 ``0x02 | len(key id) | key id | len(place) | place | 12-byte nonce | ciphertext``: the key id travels with the
 value (rotation can add keys and still read old values), and the associated data is
 ``tenant id NUL redis key NUL place``, so a ciphertext copied to another key or tenant fails to decrypt, and the
@@ -16,11 +16,8 @@ values are ``0x00 | bytes``; they are refused on read where encryption is requir
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
@@ -30,6 +27,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from memory_client.contract import (
+    ENVELOPE_BOUND,
+    ENVELOPE_PLACED,
+    ENVELOPE_PLAIN,
+    KEYRING_ALGORITHM,
+    ContractError,
+    is_sealed,
+    parse_keyring,
+)
 from memory_client.errors import ConfigError, DecryptionError
 
 __all__ = ["SKEW_MS", "Cipher", "Keyring", "KeyringKey", "Opened", "is_sealed"]
@@ -37,11 +43,10 @@ __all__ = ["SKEW_MS", "Cipher", "Keyring", "KeyringKey", "Opened", "is_sealed"]
 #: How far a stored message's stream entry time may lie from the time sealed inside it (writers' clocks differ
 #: from the server's; a copy made later than this is a replay).
 SKEW_MS: Final = 60_000
-_KEY_BYTES = 32
 _NONCE_BYTES = 12
-_PLACED = 2
-_ENCRYPTED = 1
-_PLAIN = 0
+_PLACED = ENVELOPE_PLACED
+_ENCRYPTED = ENVELOPE_BOUND
+_PLAIN = ENVELOPE_PLAIN
 _LENGTHS: Final = tuple(bytes((n,)) for n in range(256))  # a place's one-byte length
 _MASKING_INFO = b"agentmemory masking"
 
@@ -63,28 +68,14 @@ class Keyring:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Keyring:
-        """Parse the keyring JSON; ConfigError (never echoing key material) when it is not the documented shape."""
+        """Parse the keyring JSON (`memory_client.contract.parse_keyring`); ConfigError (never echoing key material)
+        when it is not the documented shape. Keys of another algorithm than AES-256-GCM are left out."""
         try:
-            doc = json.loads(text)
-            keys = tuple(
-                KeyringKey(str(k["id"]), base64.b64decode(k["key"], validate=True))
-                for k in doc["keys"]
-                if k.get("algorithm", "AES-256-GCM") == "AES-256-GCM"
-            )
-            raw = doc.get("pseudonym")
-            pseudonym = base64.b64decode(raw, validate=True) if raw is not None else None
-            ring = cls(active=str(doc["active"]), keys=keys, pseudonym=pseudonym)
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
-            raise ConfigError(f"keyring is not valid JSON of the documented shape ({type(exc).__name__})") from None
-        if any(len(k.material) != _KEY_BYTES for k in keys):
-            raise ConfigError("keyring holds a key that is not 256 bits")
-        if pseudonym is not None and len(pseudonym) != _KEY_BYTES:
-            raise ConfigError("keyring's pseudonym key is not 256 bits")
-        if any(len(k.id.encode()) > 255 for k in keys):
-            raise ConfigError("keyring holds a key id longer than 255 bytes")
-        if not any(k.id == ring.active for k in keys):
-            raise ConfigError(f"keyring's active key {ring.active!r} is not among its keys")
-        return ring
+            doc = parse_keyring(text)
+        except ContractError as exc:
+            raise ConfigError(str(exc)) from None
+        keys = tuple(KeyringKey(k.id, k.material) for k in doc.keys if k.algorithm == KEYRING_ALGORITHM)
+        return cls(active=doc.active, keys=keys, pseudonym=doc.pseudonym)
 
     def key(self, key_id: str) -> KeyringKey | None:
         return next((k for k in self.keys if k.id == key_id), None)
@@ -105,11 +96,6 @@ class Keyring:
         if self.pseudonym is None:
             return None
         return hmac.new(self.pseudonym, f"{tenant_id}\x00{subject}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def is_sealed(value: bytes) -> bool:
-    """Whether a stored value is an envelope (format 1 or 2) rather than plain: the one test for evidence checks."""
-    return value[:1] in (b"\x01", b"\x02")
 
 
 class Opened(NamedTuple):

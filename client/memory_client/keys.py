@@ -6,9 +6,10 @@ import hashlib
 import re
 from typing import Final
 
+from memory_client import contract
 from memory_client.config import MemoryConfig
 
-__all__ = ["KeySchema", "check_name", "plain_by_design"]
+__all__ = ["KeySchema", "check_name"]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -20,23 +21,13 @@ def check_name(value: str, what: str) -> str:
     return value
 
 
-def plain_by_design(key: str, shared_prefix: str) -> bool:
-    """The library's bookkeeping keys, never encrypted: counters, the size index, activity, subject index sets and
-    shared-context access logs (names and counts, no content). Everything else it writes is an envelope."""
-    if key in (f"{shared_prefix}usage", f"{shared_prefix}sizes", f"{shared_prefix}activity"):
-        return True
-    if key.startswith(f"{shared_prefix}subject:"):
-        return True
-    return key.startswith(f"{shared_prefix}ctx:") and key.endswith(":log")
-
-
 class KeySchema:
     def __init__(self, config: MemoryConfig) -> None:
         self._config = config
         self.shared = config.shared_prefix
-        self.usage = f"{self.shared}usage"
-        self.sizes = f"{self.shared}sizes"
-        self.activity = f"{self.shared}activity"
+        self.usage = f"{self.shared}{contract.USAGE}"
+        self.sizes = f"{self.shared}{contract.SIZES}"
+        self.activity = f"{self.shared}{contract.ACTIVITY}"
         self.audit = config.audit_key
 
     def subject_token(self, subject: str) -> str:
@@ -61,14 +52,14 @@ class KeySchema:
         return f"{conversation_key}:summary"
 
     def subject_index(self, subject: str) -> str:
-        return f"{self.shared}subject:{self.subject_token(subject)}"
+        return contract.subject_index(self.shared, self.subject_token(subject))
 
     def is_context(self, key: str) -> bool:
-        return key.startswith(f"{self.shared}ctx:")
+        return contract.is_context(key, self.shared)
 
     def context(self, name: str) -> str:
-        return f"{self.shared}ctx:{check_name(name, 'context name')}"
+        return contract.context_key(self.shared, check_name(name, "context name"))
 
     @staticmethod
     def context_log(context_key: str) -> str:
-        return f"{context_key}:log"
+        return contract.context_log(context_key)

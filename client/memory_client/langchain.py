@@ -41,7 +41,7 @@ def _to_langchain(message: Message) -> BaseMessage:
     return _ROLES.get(message.role, HumanMessage)(content=message.content)
 
 
-def _text(reply: Any) -> str:
+def _content(reply: Any) -> str:
     content = getattr(reply, "content", reply)
     return content if isinstance(content, str) else str(content)
 
@@ -70,7 +70,7 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
         batch: list[tuple[str, str, dict[str, Any] | None]] = []
         for message in messages:
             meta = {"tool_call_id": message.tool_call_id} if isinstance(message, ToolMessage) else None
-            batch.append((message.type, _text(message), meta))
+            batch.append((message.type, _content(message), meta))
         self.memory.extend(batch)
 
     def clear(self) -> None:
@@ -86,7 +86,7 @@ class LangChainSummarizer:
     def summarize(self, messages: Sequence[Message], previous: str | None = None) -> str:
         conversation = "\n".join(f"{m.role}: {m.content}" for m in messages)
         earlier = f"Summary of what came before:\n{previous}\n" if previous else ""
-        return _text(self._model.invoke(SUMMARY_PROMPT.format(previous=earlier, conversation=conversation))).strip()
+        return _content(self._model.invoke(SUMMARY_PROMPT.format(previous=earlier, conversation=conversation))).strip()
 
 
 class LangChainImportanceScorer:
@@ -96,5 +96,5 @@ class LangChainImportanceScorer:
         self._model = model
 
     def score(self, message: Message) -> float:
-        match = _NUMBER.search(_text(self._model.invoke(IMPORTANCE_PROMPT.format(message=message.content))))
+        match = _NUMBER.search(_content(self._model.invoke(IMPORTANCE_PROMPT.format(message=message.content))))
         return min(10.0, float(match.group())) if match else 0.0

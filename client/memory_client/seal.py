@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Final, NamedTuple
 
 from memory_client.audit import GENESIS, chain_hash
+from memory_client.contract import as_text
 
 __all__ = [
     "SKEW_MS",
@@ -68,13 +69,13 @@ class TrailInfo(NamedTuple):
 
     @classmethod
     def from_xinfo(cls, reply: Mapping[Any, Any]) -> TrailInfo:
-        info = {_text(k): v for k, v in reply.items()}
+        info = {as_text(k): v for k, v in reply.items()}
         first = info.get("first-entry")
         return cls(
             int(info["length"]),
             int(info["entries-added"]),
-            _text(first[0]) if first else "",
-            _text(info["last-generated-id"]),
+            as_text(first[0]) if first else "",
+            as_text(info["last-generated-id"]),
         )
 
 
@@ -120,7 +121,7 @@ class Seal:
     @classmethod
     def from_fields(cls, raw: Mapping[Any, Any]) -> Seal:
         """From the stored hash (or status); ValueError when a field is missing or malformed."""
-        values = {_text(k): _text(v) for k, v in raw.items()}
+        values = {as_text(k): as_text(v) for k, v in raw.items()}
         try:
             kwargs: dict[str, Any] = {
                 f.name: int(values[f.name]) if f.type == "int" else values[f.name] for f in fields(cls)
@@ -139,8 +140,8 @@ class Seal:
     @classmethod
     def open(cls, raw: Mapping[Any, Any], key: bytes) -> Seal:
         """The stored seal, its MAC checked; ValueError when it was altered by anyone without the key."""
-        mac = _text(raw.get("mac", raw.get(b"mac", "")))
-        seal = cls.from_fields({k: v for k, v in raw.items() if _text(k) != "mac"})
+        mac = as_text(raw.get("mac", raw.get(b"mac", "")))
+        seal = cls.from_fields({k: v for k, v in raw.items() if as_text(k) != "mac"})
         if not hmac.compare_digest(mac, seal.mac(key)):
             raise ValueError("the seal's MAC does not match: it was altered by someone without the operator's key")
         return seal
@@ -287,7 +288,3 @@ def verify_trail(
     if not reached:
         return TrailVerification(False, checked, False, "the sealed head is missing", seal.head if seal else None)
     return TrailVerification(True, checked, seal is not None and bool(seal.head), None, None, unsealed)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

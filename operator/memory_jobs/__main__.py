@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import redis
 
+from memory_client.contract import JOB_REPORT, JOB_RETENTION
 from memory_jobs.env import JobEnv, JobEnvError
 from memory_jobs.report import run_report
 from memory_jobs.retention import run_retention
@@ -23,7 +24,7 @@ def _retention(client: redis.Redis, env: JobEnv) -> dict[str, str]:
     return run_retention(client, env).fields()
 
 
-JOBS: dict[str, Callable[[redis.Redis, JobEnv], dict[str, str]]] = {"retention": _retention, "report": run_report}
+JOBS: dict[str, Callable[[redis.Redis, JobEnv], dict[str, str]]] = {JOB_RETENTION: _retention, JOB_REPORT: run_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,14 @@
 """What a job reads from the jobs' credentials Secret (`<tenant>-memory-job-credentials`, its environment): the
-jobs' own ACL user, the effective policy, where the operator's seal is and where results go; never the keyring."""
+jobs' own ACL user, the effective policy, where the operator's seal is and where results go; never the keyring.
+Read by the contract's one reader (`memory_client.contract.read_env`), as the library reads an agent's Secret."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from memory_client import contract
+from memory_client.contract import ContractError, Env
 
 __all__ = ["JobEnv", "JobEnvError"]
 
@@ -30,24 +33,24 @@ class JobEnv:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> JobEnv:
-        env = os.environ if env is None else env
-        for name in ("REDIS_URL", "MEMORY_TENANT_ID", "MEMORY_KEY_PREFIX", "MEMORY_RESULTS_PREFIX"):
-            if not env.get(name):
-                raise JobEnvError(f"{name} is not set: run the job with the jobs' credentials Secret (envFrom)")
-        prefix = env["MEMORY_KEY_PREFIX"]
-        namespace, _, name = env["MEMORY_TENANT_ID"].partition("/")
+        try:
+            read = contract.read_env(env)
+        except ContractError as exc:
+            raise JobEnvError(f"{exc} (run the job with the jobs' credentials Secret)") from None
+        if read.results_prefix is None:
+            raise JobEnvError(f"{Env.RESULTS_PREFIX} is not set: run the job with the jobs' credentials Secret")
         return cls(
-            redis_url=env["REDIS_URL"],
-            tenant_id=env["MEMORY_TENANT_ID"],
-            key_prefix=prefix,
-            shared_prefix=env.get("MEMORY_SHARED_PREFIX") or f"{prefix}shared:",
-            retention_days=_days(env, "MEMORY_RETENTION_DAYS"),
-            encryption_required=env.get("MEMORY_ENCRYPTION", "required") == "required",
-            audit_key=env.get("MEMORY_AUDIT_KEY") or f"audit:{namespace}:{name}",
-            audit_retention_days=_days(env, "MEMORY_AUDIT_RETENTION_DAYS"),
-            frameworks=tuple(f for f in env.get("MEMORY_FRAMEWORKS", "").split(",") if f),
-            seal_key=env.get("MEMORY_SEAL_KEY") or f"seal:{namespace}:{name}",
-            results_prefix=env["MEMORY_RESULTS_PREFIX"],
+            redis_url=read.redis_url,
+            tenant_id=read.tenant_id,
+            key_prefix=read.key_prefix,
+            shared_prefix=read.shared_prefix,
+            retention_days=read.retention_days,
+            encryption_required=read.encryption_required,
+            audit_key=read.audit_key,
+            audit_retention_days=read.audit_retention_days,
+            frameworks=read.frameworks,
+            seal_key=read.seal_key,
+            results_prefix=read.results_prefix,
         )
 
     def result_key(self, job: str) -> str:
@@ -55,18 +58,9 @@ class JobEnv:
 
     @property
     def sizes_key(self) -> str:
-        """The library's index of every data key it wrote (data key -> bytes); see memory_client's key schema."""
-        return f"{self.shared_prefix}sizes"
+        """The library's index of every data key it wrote (data key -> bytes); see memory_client.contract."""
+        return f"{self.shared_prefix}{contract.SIZES}"
 
     @property
     def usage_key(self) -> str:
-        return f"{self.shared_prefix}usage"
-
-
-def _days(env: Mapping[str, str], name: str) -> int | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise JobEnvError(f"{name} must be a positive number of days")
-    return int(raw)
+        return f"{self.shared_prefix}{contract.USAGE}"

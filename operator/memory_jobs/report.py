@@ -20,13 +20,13 @@ from typing import Any, cast
 
 import redis
 
-from memory_client.crypto import is_sealed
+from memory_client.contract import DAY_MS, DRIFT_ACTION, JOB_FACTS, MESSAGE_FIELD, as_text, is_sealed
 from memory_client.seal import Seal, TrailInfo, verify_trail
 from memory_jobs.env import JobEnv
 
 __all__ = ["Check", "build_report", "render_markdown", "run_report"]
 
-DAY_MS = 86_400_000
+_MESSAGE = MESSAGE_FIELD.encode()
 SAMPLE_ENTRIES = 20  # per stream, for the plaintext check
 AUDIT_PAGE = 1000
 
@@ -37,7 +37,6 @@ FRAMEWORK_CHECKS = {
     "SOX": ("acl", "audit_integrity"),
     "PCI_DSS": ("retention", "encryption", "acl", "audit_integrity"),
 }
-DRIFT_ACTION = "acl.drift_repaired"  # appended by the operator when it restores a tenant user's rules
 RECOMMENDATIONS = {
     "retention": "Run the retention job (kubectl create job --from=cronjob/<tenant>-memory-retention) and check "
     "that agents use the library, which trims on every append.",
@@ -60,13 +59,9 @@ class Check:
     message: str
 
 
-def _text(value: Any) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
 def _data_keys(client: redis.Redis, env: JobEnv) -> Iterator[str]:
     for key in client.hscan_iter(env.sizes_key, count=500):
-        yield _text(key[0] if isinstance(key, tuple) else key)
+        yield as_text(key[0] if isinstance(key, tuple) else key)
 
 
 def _measure(client: redis.Redis, env: JobEnv, now_ms: int) -> dict[str, int]:
@@ -74,7 +69,7 @@ def _measure(client: redis.Redis, env: JobEnv, now_ms: int) -> dict[str, int]:
     counts = Counter(data_keys=0, keys_without_ttl=0, content_older_than_allowed=0, plaintext_values=0)
     cutoff = None if env.retention_days is None else now_ms - env.retention_days * DAY_MS
     for key in _data_keys(client, env):
-        kind = _text(client.type(key))
+        kind = as_text(client.type(key))
         if kind == "none":
             continue
         counts["data_keys"] += 1
@@ -89,14 +84,14 @@ def _measure(client: redis.Redis, env: JobEnv, now_ms: int) -> dict[str, int]:
         if env.encryption_required:
             entries = cast(list[tuple[Any, dict[Any, Any]]], client.xrevrange(key, count=SAMPLE_ENTRIES))
             for _, fields in entries:
-                value = fields.get(b"m", fields.get("m"))
+                value = fields.get(_MESSAGE, fields.get(MESSAGE_FIELD))
                 if isinstance(value, bytes) and not is_sealed(value):
                     counts["plaintext_values"] += 1
     return dict(counts)
 
 
 def _decoded(entries: list[tuple[Any, dict[Any, Any]]]) -> list[tuple[str, dict[str, str]]]:
-    return [(_text(i), {_text(k): _text(v) for k, v in fields.items()}) for i, fields in entries]
+    return [(as_text(i), {as_text(k): as_text(v) for k, v in fields.items()}) for i, fields in entries]
 
 
 def _trail_info(client: redis.Redis, key: str) -> TrailInfo | None:
@@ -112,7 +107,7 @@ def _seal(client: redis.Redis, env: JobEnv) -> Seal | None:
     """The operator's seal as stored (only the admin writes it; its MAC is the operator's to check)."""
     raw = cast(dict[Any, Any], client.hgetall(env.seal_key))
     try:
-        return Seal.from_fields({k: v for k, v in raw.items() if _text(k) != "mac"}) if raw else None
+        return Seal.from_fields({k: v for k, v in raw.items() if as_text(k) != "mac"}) if raw else None
     except ValueError:
         return None
 
@@ -236,7 +231,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 def _with_survey(client: redis.Redis, env: JobEnv, measured: dict[str, int]) -> dict[str, int]:
     """The operator's hourly survey of every key under the prefix (`<results>facts`), merged in: it also sees keys
     written around the library's index, which the jobs' user cannot enumerate (no SCAN)."""
-    facts = {_text(k): _text(v) for k, v in cast(dict[Any, Any], client.hgetall(env.result_key("facts"))).items()}
+    facts = {as_text(k): as_text(v) for k, v in cast(dict[Any, Any], client.hgetall(env.result_key(JOB_FACTS))).items()}
     if not facts.get("at", "").isdigit():
         return measured
     surveyed = {k: int(v) for k, v in facts.items() if v.isdigit()}

@@ -23,13 +23,13 @@ import redis
 from redis.connection import Connection
 from redis.exceptions import ResponseError
 
+from memory_client.contract import DAY_MS, JOB_RETENTION
 from memory_client.resp import HOLE, Template, pack
 from memory_client.store import read_replies
 from memory_jobs.env import JobEnv
 
 __all__ = ["RetentionResult", "run_retention"]
 
-DAY_MS = 86_400_000
 BATCH = 1000  # HSCAN COUNT: keys per round trip
 
 
@@ -105,7 +105,7 @@ def run_retention(client: redis.Redis, env: JobEnv, now_ms: int | None = None) -
     now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     if str(client.connection_pool.connection_kwargs.get("protocol", 2)) != "2":
         raise ValueError("the retention job reads RESP2 replies: connect without protocol=3")
-    state = env.result_key("retention")
+    state = env.result_key(JOB_RETENTION)
     saved = client.hget(state, "cursor")
     start = b"%d" % (int(saved) if saved and saved != b"0" else 0)
     result = RetentionResult(resumed=start != b"0")

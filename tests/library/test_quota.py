@@ -34,3 +34,16 @@ def test_the_quota_error_carries_figures_not_content(provision: Provisioner) -> 
     with pytest.raises(QuotaExceededError) as caught:
         memory.conversation("c", "u1").append("human", "confidential " * 10)
     assert "confidential" not in str(caught.value)
+
+
+def test_the_key_quota_counts_what_the_operator_counts(provision: Provisioner) -> None:
+    """`quota.keys: 2` lets two conversations through, and the operator's count of the prefix (status.usage.keys,
+    what QuotaExceeded is judged by) is 2 as well: the library's bookkeeping keys count on neither side."""
+    tenant = provision.tenant(MEMORY_QUOTA_KEYS="2")
+    memory = tenant.memory("alpha")
+    memory.conversation("c1", "u1").append("human", "a")
+    memory.conversation("c2", "u2").append("human", "b")
+    with pytest.raises(QuotaExceededError, match="keys quota"):
+        memory.conversation("c3", "u1").append("human", "c")
+    assert memory.usage().keys == 2
+    assert provision.admin.usage(tenant.prefix).keys == 2

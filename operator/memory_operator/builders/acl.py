@@ -27,6 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from memory_client import contract
+from memory_client.contract import ISOLATION_LEVELS, as_text
+
 __all__ = [
     "ALLOWED_CATEGORIES",
     "ALLOWED_COMMANDS",
@@ -56,7 +59,6 @@ __all__ = [
     "tenant_username",
 ]
 
-ISOLATION_LEVELS: Final = ("minimal", "moderate", "strict")
 
 # Categories granted whole. Every command in them names the keys it touches (checked with COMMAND INFO on
 # Valkey 9.1 and Redis 7.0.15), so the key patterns bound them -- except SORT/SORT_RO, denied below.
@@ -237,32 +239,31 @@ def _tenant(namespace: str, name: str) -> tuple[str, str]:
     )
 
 
+# The key names are the contract's (memory_client.contract); here they are built from checked Kubernetes names.
+
+
 def tenant_prefix(namespace: str, name: str) -> str:
-    ns, nm = _tenant(namespace, name)
-    return f"mem:{ns}:{nm}:"
+    return contract.tenant_prefix(*_tenant(namespace, name))
 
 
 def agent_prefix(namespace: str, name: str, agent: str) -> str:
-    return f"{tenant_prefix(namespace, name)}agent:{_check(agent, _LABEL, 63, 'agent')}:"
+    return contract.agent_prefix(tenant_prefix(namespace, name), _check(agent, _LABEL, 63, "agent"))
 
 
 def shared_prefix(namespace: str, name: str) -> str:
-    return f"{tenant_prefix(namespace, name)}shared:"
+    return contract.shared_prefix(tenant_prefix(namespace, name))
 
 
 def audit_key(namespace: str, name: str) -> str:
-    ns, nm = _tenant(namespace, name)
-    return f"audit:{ns}:{nm}"
+    return contract.audit_key(*_tenant(namespace, name))
 
 
 def seal_key(namespace: str, name: str) -> str:
-    ns, nm = _tenant(namespace, name)
-    return f"seal:{ns}:{nm}"
+    return contract.seal_key(*_tenant(namespace, name))
 
 
 def results_prefix(namespace: str, name: str) -> str:
-    ns, nm = _tenant(namespace, name)
-    return f"jobs:{ns}:{nm}:"
+    return contract.results_prefix(*_tenant(namespace, name))
 
 
 def tenant_username(namespace: str, name: str) -> str:
@@ -378,15 +379,11 @@ def setuser_args(user: AclUser, password_sha256: str, capabilities: ServerCapabi
     ]
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _as_map(reply: object) -> dict[str, object]:
     if isinstance(reply, Mapping):
-        return {_text(k): v for k, v in reply.items()}
+        return {as_text(k): v for k, v in reply.items()}
     if isinstance(reply, list | tuple):  # RESP2: a flat list of alternating field names and values
-        return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
+        return {as_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
     raise TypeError(f"unexpected ACL GETUSER reply of type {type(reply).__name__}")
 
 
@@ -397,11 +394,11 @@ def _normalize_fields(fields: dict[str, object]) -> dict[str, object]:
             items = value if isinstance(value, list | tuple) else []
             out[key] = [_normalize_fields(_as_map(s)) for s in items]
         elif isinstance(value, list | tuple):  # flags, passwords: sets in all but form
-            out[key] = sorted(_text(v) for v in value)
+            out[key] = sorted(as_text(v) for v in value)
         elif key in ("keys", "channels"):  # space-separated patterns, any order grants the same
-            out[key] = " ".join(sorted(_text(value).split()))
+            out[key] = " ".join(sorted(as_text(value).split()))
         else:  # commands: rules apply left to right, so their order is meaning
-            out[key] = _text(value)
+            out[key] = as_text(value)
     return out
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from memory_client.contract import Env
 from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
 from memory_operator.builders.keyring import KEYRING_KEY, Keyring
 from memory_operator.builders.meta import (
@@ -113,36 +114,36 @@ def credentials_secret(
     """Everything an agent needs through `envFrom`: the URL (with the ACL user), its parts, the key layout,
     and the effective policy the agent library enforces client-side (masking, encryption, audit, retention)."""
     data = {
-        "REDIS_URL": endpoint.url(creds.username, creds.password),
-        "REDIS_HOST": endpoint.host,
-        "REDIS_PORT": str(endpoint.port),
-        "REDIS_TLS": "true" if endpoint.tls else "false",
-        "REDIS_USERNAME": creds.username,
-        "REDIS_PASSWORD": creds.password,
-        "MEMORY_TENANT_ID": f"{tenant.namespace}/{tenant.name}",
-        "MEMORY_KEY_PREFIX": creds.key_prefix,
-        "MEMORY_ISOLATION": tenant.spec.isolation,
-        "MEMORY_ENCRYPTION": "required" if encryption_in_force(tenant, policy) else "disabled",
-        "MEMORY_KEYS_SECRET": keys_secret_name(tenant.name),
-        "MEMORY_AUDIT_KEY": creds.audit_key,
-        "MEMORY_ACCESS_LOGGING": "true" if policy.access_logging else "false",
-        "MEMORY_MASKING": ",".join(policy.masking.detectors),
-        "MEMORY_MASKING_MODE": policy.masking.mode,
-        "MEMORY_FRAMEWORKS": ",".join(policy.frameworks),
+        Env.REDIS_URL: endpoint.url(creds.username, creds.password),
+        Env.REDIS_HOST: endpoint.host,
+        Env.REDIS_PORT: str(endpoint.port),
+        Env.REDIS_TLS: "true" if endpoint.tls else "false",
+        Env.REDIS_USERNAME: creds.username,
+        Env.REDIS_PASSWORD: creds.password,
+        Env.TENANT_ID: f"{tenant.namespace}/{tenant.name}",
+        Env.KEY_PREFIX: creds.key_prefix,
+        Env.ISOLATION: tenant.spec.isolation,
+        Env.ENCRYPTION: Env.ENCRYPTION_REQUIRED if encryption_in_force(tenant, policy) else Env.ENCRYPTION_DISABLED,
+        Env.KEYS_SECRET: keys_secret_name(tenant.name),
+        Env.AUDIT_KEY: creds.audit_key,
+        Env.ACCESS_LOGGING: "true" if policy.access_logging else "false",
+        Env.MASKING: ",".join(policy.masking.detectors),
+        Env.MASKING_MODE: policy.masking.mode,
+        Env.FRAMEWORKS: ",".join(policy.frameworks),
     }
     optional = {
-        "MEMORY_AGENT_ID": creds.agent,
-        "MEMORY_AGENT_PREFIX": creds.agent_prefix,
-        "MEMORY_SHARED_PREFIX": creds.shared_prefix,
-        "MEMORY_SEAL_KEY": creds.seal_key,
-        "MEMORY_RESULTS_PREFIX": creds.results_prefix,
-        "MEMORY_RETENTION_DAYS": _days(policy.message_retention_days),
-        "MEMORY_AUDIT_RETENTION_DAYS": _days(policy.audit_retention_days),
+        Env.AGENT_ID: creds.agent,
+        Env.AGENT_PREFIX: creds.agent_prefix,
+        Env.SHARED_PREFIX: creds.shared_prefix,
+        Env.SEAL_KEY: creds.seal_key,
+        Env.RESULTS_PREFIX: creds.results_prefix,
+        Env.RETENTION_DAYS: _days(policy.message_retention_days),
+        Env.AUDIT_RETENTION_DAYS: _days(policy.audit_retention_days),
     }
     if tenant.spec.quota is not None:
-        optional["MEMORY_QUOTA_KEYS"] = None if tenant.spec.quota.keys is None else str(tenant.spec.quota.keys)
+        optional[Env.QUOTA_KEYS] = None if tenant.spec.quota.keys is None else str(tenant.spec.quota.keys)
         memory = tenant.spec.quota.memory_bytes
-        optional["MEMORY_QUOTA_BYTES"] = None if memory is None else str(memory)
+        optional[Env.QUOTA_BYTES] = None if memory is None else str(memory)
     data.update({k: v for k, v in optional.items() if v is not None})
     if creds.results_prefix is not None:
         return _secret(tenant, job_credentials_secret_name(tenant.name), ROLE_JOB_CREDENTIALS, None, data)

@@ -23,9 +23,9 @@ from redis.client import Pipeline
 from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
+from memory_client import contract
 from memory_client.audit import GENESIS, chain_hash
-from memory_client.crypto import is_sealed
-from memory_client.keys import plain_by_design
+from memory_client.contract import CONTEXT_DOCUMENT_FIELD, as_text, is_sealed, plain_by_design
 from memory_client.seal import TrailInfo
 from memory_operator.builders.acl import (
     AclUser,
@@ -113,10 +113,6 @@ class Usage:
     keys: int
     bytes: int
     sampled: bool
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
@@ -242,9 +238,9 @@ class RedisAdmin:
                 raise  # the command exists but the admin may not use it: an auth problem
             except redis.ResponseError:  # unknown command: no ACLs on this server
                 acl = False
-        valkey = "valkey_version" in info or _text(info.get("server_name", "")) == "valkey"
+        valkey = "valkey_version" in info or as_text(info.get("server_name", "")) == "valkey"
         engine = "valkey" if valkey else "redis"
-        version_string = _text(info.get("valkey_version" if valkey else "redis_version", ""))
+        version_string = as_text(info.get("valkey_version" if valkey else "redis_version", ""))
         match = _VERSION.match(version_string)
         version = (int(match[1]), int(match[2]), int(match[3])) if match else (0, 0, 0)
         return ServerInfo(engine=engine, version=version, version_string=version_string, acl=acl)
@@ -261,7 +257,7 @@ class RedisAdmin:
         with self._translate("listing commands"):
             names = self._client.command_list()
         return ServerCapabilities(
-            engine=info.engine, version=info.version, commands=frozenset(_text(n).lower() for n in names)
+            engine=info.engine, version=info.version, commands=frozenset(as_text(n).lower() for n in names)
         )
 
     # -- ACL users ----------------------------------------------------------------------------------------
@@ -303,7 +299,7 @@ class RedisAdmin:
             raise ValueError("an empty base would match every user")
         with self._translate("listing ACL users"):
             names = cast(list[object], _execute(self._client, "ACL", "USERS"))
-        return sorted(n for n in map(_text, names) if n == base or n.startswith(base + "_"))
+        return sorted(n for n in map(as_text, names) if n == base or n.startswith(base + "_"))
 
     def delete_users(self, names: Iterable[str]) -> int:
         """Delete ACL users (the server also disconnects their clients); returns how many existed."""
@@ -335,17 +331,23 @@ class RedisAdmin:
         return deleted
 
     def usage(self, prefix: str, sample: int = 1000, batch: int = 500) -> Usage:
-        """Keys under `prefix` (SCAN count) and their bytes (MEMORY USAGE), exact up to `sample` keys.
+        """Data keys under the tenant prefix `prefix` (SCAN count) and the bytes of every key (MEMORY USAGE), exact up
+        to `sample` keys.
 
-        Beyond that, bytes are extrapolated from the first `sample` keys SCAN returns: SCAN walks the hash
-        table, so those are an unbiased pick without needing randomness. SCAN may report a key twice while the
-        server rehashes, so on a busy keyspace the count is an upper bound.
+        Keys are counted as `spec.quota.keys` counts them (`memory_client.contract.counts_toward_key_quota`: the
+        library's bookkeeping is left out), so status and the library's own quota check agree; bytes are every
+        key's, bookkeeping included, since they are what the store holds. Beyond `sample` keys, bytes are
+        extrapolated from the first `sample` keys SCAN returns: SCAN walks the hash table, so those are an unbiased
+        pick without needing randomness. SCAN may report a key twice while the server rehashes, so on a busy
+        keyspace the counts are upper bounds.
         """
-        keys = 0
+        shared = contract.shared_prefix(prefix)
+        keys = total = 0
         picked: list[bytes] = []
         with self._translate(f"measuring keys under {prefix!r}"):
             for key in self._scan(prefix, batch):
-                keys += 1
+                total += 1
+                keys += contract.counts_toward_key_quota(as_text(key), shared)
                 if len(picked) < sample:
                     picked.append(key)
             sizes: list[int] = []
@@ -356,9 +358,9 @@ class RedisAdmin:
                     # None: the key expired or was deleted since SCAN saw it.
                     sizes.extend(int(s) for s in pipe.execute() if s is not None)
         measured = sum(sizes)
-        if keys <= sample or not sizes:
+        if total <= sample or not sizes:
             return Usage(keys=keys, bytes=measured, sampled=False)
-        return Usage(keys=keys, bytes=round(measured * keys / len(sizes)), sampled=True)
+        return Usage(keys=keys, bytes=round(measured * total / len(sizes)), sampled=True)
 
     def survey(
         self, prefix: str, shared: str, cutoff_ms: int | None, encrypted: bool, batch: int = 500
@@ -378,13 +380,13 @@ class RedisAdmin:
                 probes: list[tuple[str, bool]] = []  # what was asked per key, and whether it is plain by design
                 with self._client.pipeline(transaction=False) as pipe:
                     for i, key in enumerate(chunk):
-                        kind, ttl = _text(facts[2 * i]), facts[2 * i + 1]
+                        kind, ttl = as_text(facts[2 * i]), facts[2 * i + 1]
                         if kind == "none":
                             continue
                         counts["keys"] += 1
                         if cutoff_ms is not None and ttl == -1:
                             counts["keys_without_ttl"] += 1
-                        plain = plain_by_design(_text(key), shared)
+                        plain = plain_by_design(as_text(key), shared)
                         if kind == "stream" and (cutoff_ms is not None or (encrypted and not plain)):
                             pipe.xrange(key, count=1)
                             pipe.xrevrange(key, count=1)
@@ -393,7 +395,7 @@ class RedisAdmin:
                             pipe.getrange(key, 0, 0)
                             probes.append(("string", plain))
                         elif encrypted and not plain and kind == "hash":
-                            pipe.hget(key, "d")
+                            pipe.hget(key, CONTEXT_DOCUMENT_FIELD)
                             probes.append(("hash", plain))
                         elif encrypted and not plain:
                             counts["plaintext_values"] += 1  # the library writes no other type
@@ -403,7 +405,7 @@ class RedisAdmin:
                     if what == "stream":
                         oldest, newest = replies[at], replies[at + 1]
                         at += 2
-                        if cutoff_ms is not None and oldest and int(_text(oldest[0][0]).split("-")[0]) < cutoff_ms:
+                        if cutoff_ms is not None and oldest and int(as_text(oldest[0][0]).split("-")[0]) < cutoff_ms:
                             counts["streams_with_old_content"] += 1
                         if encrypted and not plain and newest and not all(map(is_sealed, newest[0][1].values())):
                             counts["plaintext_values"] += 1
@@ -420,7 +422,7 @@ class RedisAdmin:
         """A hash as text (job results the tenant's jobs recorded); empty when absent."""
         with self._translate(f"reading {key!r}"):
             raw = self._client.hgetall(key)
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}
 
     def append_audit(self, key: str, fields: dict[str, str], attempts: int = 10) -> None:
         """Append one event to a tenant's hash-chained audit stream, linked to its current head exactly as the
@@ -431,7 +433,7 @@ class RedisAdmin:
                     try:
                         pipe.watch(key)  # type: ignore[no-untyped-call]
                         head = cast(list[tuple[Any, dict[Any, Any]]], pipe.xrevrange(key, count=1))
-                        last = {_text(k): _text(v) for k, v in head[0][1].items()} if head else {}
+                        last = {as_text(k): as_text(v) for k, v in head[0][1].items()} if head else {}
                         prev = last.get("h", "")
                         linked = {**fields, "prev": prev or GENESIS, "h": chain_hash(prev or GENESIS, fields)}
                         pipe.multi()
@@ -461,7 +463,7 @@ class RedisAdmin:
             elif isinstance(info, Exception):
                 raise info
         seconds, micros = cast(tuple[int, int], clock)
-        sealed = {_text(k): _text(v) for k, v in cast(dict[Any, Any], raw).items()}
+        sealed = {as_text(k): as_text(v) for k, v in cast(dict[Any, Any], raw).items()}
         return sealed, int(seconds) * 1000 + int(micros) // 1000, TrailInfo.from_xinfo(info) if info else None
 
     def trail_info(self, stream: str) -> TrailInfo | None:
@@ -477,7 +479,7 @@ class RedisAdmin:
         """One entry's fields as text, None when it is not there."""
         with self._translate(f"reading {stream!r}"):
             found = cast(list[tuple[Any, dict[Any, Any]]], self._client.xrange(stream, entry_id, entry_id))
-        return {_text(k): _text(v) for k, v in found[0][1].items()} if found else None
+        return {as_text(k): as_text(v) for k, v in found[0][1].items()} if found else None
 
     def stream_after(
         self, stream: str, after: str | None, limit: int, page: int = 1000
@@ -490,17 +492,17 @@ class RedisAdmin:
                     list[tuple[Any, dict[Any, Any]]], self._client.xrange(stream, start, "+", count=min(page, left))
                 )
             for entry_id, fields in found:
-                yield _text(entry_id), {_text(k): _text(v) for k, v in fields.items()}
+                yield as_text(entry_id), {as_text(k): as_text(v) for k, v in fields.items()}
             if len(found) < min(page, left):
                 return
             left -= len(found)
-            start = "(" + _text(found[-1][0])
+            start = "(" + as_text(found[-1][0])
 
     def first_entry_from(self, stream: str, ms: int) -> str | None:
         """The id of the oldest entry at or after `ms`, None when every entry is older."""
         with self._translate(f"reading {stream!r}"):
             found = cast(list[tuple[Any, Any]], self._client.xrange(stream, f"{ms}-0", "+", count=1))
-        return _text(found[0][0]) if found else None
+        return as_text(found[0][0]) if found else None
 
     def trim_stream_to(self, stream: str, first_kept: str) -> int:
         """Remove the entries older than `first_kept` (XTRIM MINID, exact); returns how many went.
