@@ -31,8 +31,7 @@ from typing import Any
 import redis
 
 from memory_client.audit import GENESIS, AuditEvent, chain_hash
-from memory_client.resp import Command, pack
-from memory_client.store import read_replies
+from memory_client.wire import Command, pack, read_replies
 from memory_jobs.env import JobEnv
 from memory_jobs.report import run_report
 from memory_jobs.retention import RetentionResult, run_retention

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from memory_client import MASKING_DETECTORS, Masker
-from memory_client.masking import _PHONE_REGIONS
+from memory_client._masking import _PHONE_REGIONS
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "library" / "fixtures" / "pii_corpus.jsonl"
 TYPES = ("email", "iban", "payment_card", "ssn", "ip_address", "phone")

@@ -12,10 +12,15 @@ file); no kopf or kubernetes imports, so agents install only redis, cryptography
 
 asyncio agents use `AsyncAgentMemory` (same API, awaitable; the sync operations on worker threads).
 
-Key schema (P = MEMORY_KEY_PREFIX ``mem:{ns}:{name}:``; A = the agent's area ``P agent:{agent}:``, which is
-MEMORY_AGENT_PREFIX under strict isolation; S = MEMORY_SHARED_PREFIX ``P shared:``; {subj} is a pseudonym,
-the first 32 hex digits of HMAC-SHA256(keyring pseudonym key, tenant id NUL subject) — of the unkeyed SHA-256
-for keyrings without that key — so user ids never appear in key names)::
+Public modules: this package (its `__all__`), `aio`, `langchain` (extra), `errors`, `audit` (the hash chain's
+format and verifier, which the operator appends to as well), `seal` (the operator's seal of the trail),
+`contract` (names, key schema, env and keyring format shared with the operator and its jobs) and `wire` (raw
+RESP2 round trips, for the operator's jobs). Everything else is `_private`.
+
+Key schema (defined in `memory_client.contract`; P = MEMORY_KEY_PREFIX ``mem:{ns}:{name}:``; A = the agent's
+area ``P agent:{agent}:``, which is MEMORY_AGENT_PREFIX under strict isolation; S = MEMORY_SHARED_PREFIX
+``P shared:``; {subj} is a pseudonym, the first 32 hex digits of HMAC-SHA256(keyring pseudonym key, tenant id
+NUL subject) — of the unkeyed SHA-256 for keyrings without that key — so user ids never appear in key names)::
 
     A conv:{conversation}:{subj}           stream  one entry per message, field m = envelope(message JSON)
     A conv:{conversation}:{subj}:summary   string  envelope(summary of trimmed messages)
@@ -31,17 +36,31 @@ for keyrings without that key — so user ids never appear in key names)::
 Conversations live under the agent's area so a strict agent's memory is its own; everything agents share,
 including the indexes, lives under S, which every user of the tenant may reach. An envelope is a value
 sealed with AES-256-GCM under the keyring's active key, bound to its key name and its place: a message's write
-time, a shared context's version and writer (see `memory_client.crypto`).
+time, a shared context's version and writer (see `memory_client._crypto`).
 """
 
 from __future__ import annotations
 
+from memory_client._client import AgentActivity, AgentMemory, AuditRecord, ErasureReceipt, Usage
+from memory_client._config import MemoryConfig
+from memory_client._conversation import ConversationMemory, TrimResult
+from memory_client._crypto import Cipher, Keyring, KeyringKey
+from memory_client._masking import Masker, MaskResult
+from memory_client._messages import Message, RejectedEntry
+from memory_client._optimize import (
+    ContextOptimizer,
+    ExtractiveSummarizer,
+    ImportanceScorer,
+    KeywordImportanceScorer,
+    OptimizationStats,
+    OptimizedContext,
+    Summarizer,
+)
+from memory_client._shared import AccessLogEntry, SharedContext, SharedState
+from memory_client._tokens import HeuristicTokenCounter, TokenCounter, default_token_counter
 from memory_client.aio import AsyncAgentMemory, AsyncConversationMemory, AsyncSharedContext
 from memory_client.audit import AuditEvent, ChainVerification
-from memory_client.client import AgentActivity, AgentMemory, AuditRecord, ErasureReceipt, Usage
-from memory_client.config import MASKING_DETECTORS, MemoryConfig
-from memory_client.conversation import ConversationMemory, TrimResult
-from memory_client.crypto import Cipher, Keyring, KeyringKey
+from memory_client.contract import MASKING_DETECTORS
 from memory_client.errors import (
     AgentMemoryError,
     AuditTrailError,
@@ -54,19 +73,6 @@ from memory_client.errors import (
     QuotaExceededError,
     StoreError,
 )
-from memory_client.masking import Masker, MaskResult
-from memory_client.messages import Message, RejectedEntry
-from memory_client.optimize import (
-    ContextOptimizer,
-    ExtractiveSummarizer,
-    ImportanceScorer,
-    KeywordImportanceScorer,
-    OptimizationStats,
-    OptimizedContext,
-    Summarizer,
-)
-from memory_client.shared import AccessLogEntry, SharedContext, SharedState
-from memory_client.tokens import HeuristicTokenCounter, TokenCounter, default_token_counter
 
 __all__ = [
     "MASKING_DETECTORS",

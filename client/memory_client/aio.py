@@ -30,14 +30,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from memory_client._client import AgentActivity, AgentMemory, AuditRecord, ErasureReceipt, Usage
+from memory_client._config import MemoryConfig
+from memory_client._conversation import ConversationMemory, TrimResult
+from memory_client._messages import Message, RejectedEntry
+from memory_client._optimize import ContextOptimizer, OptimizedContext, Summarizer
+from memory_client._shared import AccessLogEntry, SharedContext, SharedState
+from memory_client._tokens import TokenCounter
 from memory_client.audit import GENESIS, ChainVerification
-from memory_client.client import AgentActivity, AgentMemory, AuditRecord, ErasureReceipt, Usage
-from memory_client.config import MemoryConfig
-from memory_client.conversation import ConversationMemory, TrimResult
-from memory_client.messages import Message, RejectedEntry
-from memory_client.optimize import ContextOptimizer, OptimizedContext, Summarizer
-from memory_client.shared import AccessLogEntry, SharedContext, SharedState
-from memory_client.tokens import TokenCounter
 
 __all__ = ["AsyncAgentMemory", "AsyncConversationMemory", "AsyncSharedContext"]
 

@@ -2,7 +2,7 @@
 
 Each event's ``h`` is SHA-256 over the previous event's ``h`` and the event's own fields, so removing,
 editing or reordering an entry breaks the chain from that entry on. Writers link to the head they read
-under WATCH (see `memory_client.store`), so concurrent writers still produce one unbroken chain.
+under WATCH (see `memory_client._store`), so concurrent writers still produce one unbroken chain.
 Events hold who, what, when and counts: never content, never a subject's identity (only its key pseudonym).
 
 Tenant users may XADD but not DEL/XTRIM/XDEL the stream (ACL selector). XADD's MAXLEN/MINID options can still
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any, Final, NamedTuple
 
-from memory_client.resp import HOLE, Arg, Hole, Template
+from memory_client._resp import HOLE, Arg, Hole, Template
 
 __all__ = ["GENESIS", "AuditEvent", "ChainVerification", "chain_hash", "verify_entries"]
 

@@ -13,8 +13,8 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import Runnable
 
-from memory_client.conversation import ConversationMemory
-from memory_client.messages import Message, RejectedEntry
+from memory_client._conversation import ConversationMemory
+from memory_client._messages import Message, RejectedEntry
 
 __all__ = ["LangChainImportanceScorer", "LangChainSummarizer", "MemoryChatMessageHistory"]
 

@@ -14,18 +14,15 @@ HSCAN for batch N+2, packed with hiredis (redis-py's per-command cost was most o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 import redis
-from redis.connection import Connection
 from redis.exceptions import ResponseError
 
 from memory_client.contract import DAY_MS, JOB_RETENTION
-from memory_client.resp import HOLE, Template, pack
-from memory_client.store import read_replies
+from memory_client.wire import HOLE, Template, check_client, connection, exchange, pack
 from memory_jobs.env import JobEnv
 
 __all__ = ["RetentionResult", "run_retention"]
@@ -56,7 +53,7 @@ class _Batch:
 
 
 class _Commands:
-    """The pass's commands, packed once with holes for the key (see memory_client.resp.Template)."""
+    """The pass's commands, packed once with holes for the key (see memory_client.wire.Template)."""
 
     def __init__(self, env: JobEnv, state: str, now_ms: int) -> None:
         self.env, self.state = env, state
@@ -103,15 +100,14 @@ class _Commands:
 def run_retention(client: redis.Redis, env: JobEnv, now_ms: int | None = None) -> RetentionResult:
     """One pass over the tenant's data; raises redis errors (the caller records the failure)."""
     now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    if str(client.connection_pool.connection_kwargs.get("protocol", 2)) != "2":
-        raise ValueError("the retention job reads RESP2 replies: connect without protocol=3")
+    check_client(client, "the retention job's client")  # RESP2 replies only: ConfigError naming protocol=3
     state = env.result_key(JOB_RETENTION)
     saved = client.hget(state, "cursor")
     start = b"%d" % (int(saved) if saved and saved != b"0" else 0)
     result = RetentionResult(resumed=start != b"0")
     commands = _Commands(env, state, now_ms)
-    with _connection(client) as conn:
-        scanned: _Batch | None = _page(_checked(_exchange(conn, [commands.scan(start)], 1))[0])
+    with connection(client) as conn:
+        scanned: _Batch | None = _page(_checked(exchange(conn, [commands.scan(start)], 1))[0])
         checked: _Batch | None = None  # facts read, writes not sent yet
         resume_from = start  # the cursor saved last
         while scanned is not None or checked is not None:
@@ -122,11 +118,11 @@ def run_retention(client: redis.Redis, env: JobEnv, now_ms: int | None = None) -
                 facts, more = 2 * len(scanned.keys), scanned.cursor != b"0"
                 if more:
                     reads.append(commands.scan(scanned.cursor))
-            replies = _exchange(conn, writes + reads, len(trims) + facts + more)
+            replies = exchange(conn, writes + reads, len(trims) + facts + more)
             done = replies[: len(trims)]
             if checked is not None and _first_error(done) is not None:
                 # the cursor after the failed batch went out with its writes: put back the one before it
-                _exchange(conn, [commands.save(resume_from)], 1)
+                exchange(conn, [commands.save(resume_from)], 1)
             _checked(replies)
             result.entries_removed += sum(int(r) for r, trim in zip(done, trims, strict=True) if trim)
             if checked is not None:
@@ -135,12 +131,6 @@ def run_retention(client: redis.Redis, env: JobEnv, now_ms: int | None = None) -
                 scanned.facts = replies[len(trims) : len(trims) + facts]
             checked, scanned = scanned, _page(replies[-1]) if more else None
     return result
-
-
-def _exchange(conn: Connection, packed: list[bytes], replies: int) -> list[Any]:
-    """One round trip: the packed commands out, their replies (errors as ResponseError values) back."""
-    conn.send_packed_command([b"".join(packed)])  # type: ignore[no-untyped-call]
-    return read_replies(conn, replies)
 
 
 def _page(reply: Any) -> _Batch:
@@ -158,17 +148,3 @@ def _checked(replies: list[Any]) -> list[Any]:
     if error is not None:
         raise error
     return replies
-
-
-@contextmanager
-def _connection(client: redis.Redis) -> Iterator[Connection]:
-    """A pooled connection for raw pipelining; dropped on any failure (it may hold replies not yet read)."""
-    pool = client.connection_pool
-    conn = pool.get_connection()
-    try:
-        yield conn
-    except BaseException:
-        conn.disconnect()  # type: ignore[no-untyped-call]
-        raise
-    finally:
-        pool.release(conn)

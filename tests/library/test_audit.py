@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memory_client import AgentMemory
+from memory_client._resp import pack
 from memory_client.audit import GENESIS, AuditEvent, canonical_json, chain_hash, verify_entries
-from memory_client.resp import pack
 from memory_sandbox.engine import Engine
 
 from .conftest import Tenant

@@ -294,7 +294,7 @@ def test_every_redis_exception_on_every_public_method_is_a_typed_error(
     def fail(*_: object, **__: object) -> None:
         raise error
 
-    monkeypatch.setattr("memory_client.store.read_replies", fail)
+    monkeypatch.setattr("memory_client._store.read_replies", fail)
     leaked = {}
     for name, call in calls.items():
         try:
@@ -307,7 +307,7 @@ def test_every_redis_exception_on_every_public_method_is_a_typed_error(
     monkeypatch.undo()
     failing = memory.client.connection_pool
     monkeypatch.setattr(failing, "get_connection", fail)
-    memory.store.close()  # no primed connection: every call asks the pool
+    memory._session.store.close()  # no primed connection: every call asks the pool
     for name, call in _public_calls(memory).items():
         with pytest.raises((MemoryConnectionError, MemoryPermissionError, StoreError)):
             call()
@@ -351,7 +351,7 @@ def test_after_erasure_nothing_readable_links_back_to_the_subject(tenant: Tenant
     memory = tenant.memory(None)
     memory.export_subject(SUBJECT)
     unkeyed = hashlib.sha256(f"{tenant.namespace}/{tenant.name}\x00{SUBJECT}".encode()).hexdigest()[:32].encode()
-    keyed = memory.keys.subject_token(SUBJECT).encode()
+    keyed = memory.pseudonym(SUBJECT).encode()
     assert keyed != unkeyed  # the keyring's pseudonym key: nobody without it recomputes the token
     assert not any(unkeyed in item for item in _everything_readable(engine, tenant))
 

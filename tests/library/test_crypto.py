@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from memory_client import Cipher, DecryptionError, Keyring
-from memory_client.crypto import is_sealed
+from memory_client.contract import is_sealed
 from memory_sandbox.engine import Engine
 
 from .conftest import Tenant, keyring_json

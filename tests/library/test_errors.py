@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
-from memory_client import AgentMemory, MemoryConnectionError, MemoryPermissionError
+from memory_client import AgentMemory, ConfigError, MemoryConfig, MemoryConnectionError, MemoryPermissionError
 from memory_operator.clients.redis_admin import RedisAdmin
 from memory_sandbox.engine import Engine
 
@@ -68,3 +69,58 @@ def test_the_same_client_works_again_after_a_server_restart(fresh_engine: Engine
         # audit trail proves it was not applied, so it is run again.
         chat.append("human", "after")
         assert [m.content for m in chat.messages()] == ["after"] and memory.verify_audit().ok
+
+
+def test_a_resp3_url_is_refused_at_construction_naming_the_setting(tenant: Tenant) -> None:
+    """RESP3 replies have other shapes (maps, not flat lists): agent_report() failed with KeyError: 0 on them."""
+    url = tenant.env("alpha")["REDIS_URL"] + "?protocol=3"  # in redis-py the URL's options win over arguments
+    with pytest.raises(ConfigError, match=r"REDIS_URL speaks RESP3 \(protocol=3\)"):
+        AgentMemory.from_env(tenant.env("alpha", REDIS_URL=url))
+
+
+def test_a_resp3_client_is_refused_at_construction_naming_the_setting(tenant: Tenant) -> None:
+    config = MemoryConfig.from_env(tenant.env("alpha"))
+    client = redis.Redis.from_url(config.redis_url, protocol=3)
+    try:
+        with pytest.raises(ConfigError, match=r"client= speaks RESP3 \(protocol=3\)"):
+            AgentMemory(config, client=client)
+    finally:
+        client.close()
+
+
+def test_a_resp2_client_given_is_used(tenant: Tenant) -> None:
+    config = MemoryConfig.from_env(tenant.env("alpha"))
+    with AgentMemory(config, client=redis.Redis.from_url(config.redis_url, protocol=2)) as memory:
+        memory.conversation("c", "u1").append("human", "hello")
+        assert [a.agent for a in memory.agent_report()] == ["alpha"]
+
+
+class _Wrapped:
+    """A client that wraps redis-py's (as tracing or retry wrappers do): every call delegated, no socket of its own."""
+
+    def __init__(self, inner: redis.Redis) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def test_a_wrapped_client_is_refused_at_construction(tenant: Tenant) -> None:
+    config = MemoryConfig.from_env(tenant.env("alpha"))
+    inner = redis.Redis.from_url(config.redis_url)
+    try:
+        with pytest.raises(ConfigError, match=r"must be a sync redis\.Redis client, got _Wrapped"):
+            AgentMemory(config, client=_Wrapped(inner))  # type: ignore[arg-type]
+    finally:
+        inner.close()
+
+
+class _ProxyConnection:
+    """A connection class that is not one of redis-py's socket connections (a proxy around one)."""
+
+
+def test_a_client_whose_connections_are_not_sockets_is_refused_at_construction(tenant: Tenant) -> None:
+    config = MemoryConfig.from_env(tenant.env("alpha"))
+    client = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=_ProxyConnection))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="connections of class _ProxyConnection"):
+        AgentMemory(config, client=client)

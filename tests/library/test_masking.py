@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from memory_client import MASKING_DETECTORS, Keyring, Masker
-from memory_client.masking import _DETECTORS, _Detector, _luhn, _Outline, _outline, _scan_ibans
+from memory_client._masking import _DETECTORS, _Detector, _luhn, _Outline, _outline, _scan_ibans
 from memory_sandbox.engine import Engine
 
 from .conftest import Provisioner, keyring_json
@@ -177,7 +177,7 @@ _TEXTS = st.lists(
 def test_the_cheap_gates_never_change_a_result(text: str) -> None:
     """Each detector's gate is a necessary condition of its pattern: running every pattern gives the same result."""
     gated = ALL.mask(text)
-    with mock.patch("memory_client.masking._outline", _ungated_outline):
+    with mock.patch("memory_client._masking._outline", _ungated_outline):
         assert ALL.mask(text) == gated
 
 
@@ -214,7 +214,7 @@ PLAIN._detectors = tuple(dataclasses.replace(d, scan=_plain_scan, ascii_pattern=
 @example("ssn 123-45-6789 card 4222222222222")  # an SSN masked, then a card with the fewest digits
 def test_the_tuned_masker_masks_exactly_as_the_plain_algorithm(text: str) -> None:
     tuned = ALL.mask(text)
-    with mock.patch("memory_client.masking._outline", _ungated_outline):
+    with mock.patch("memory_client._masking._outline", _ungated_outline):
         assert PLAIN.mask(text) == tuned
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import configparser
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import memory_client
+from memory_client import AgentMemory
 
 PACKAGE = Path(memory_client.__file__).parent
+#: The modules users and the operator import; the rest are `_private` rooms behind the package's exports.
+PUBLIC_MODULES = {"aio", "audit", "contract", "errors", "langchain", "seal", "wire"}
 
 
 def test_every_exported_name_exists_and_the_list_is_sorted_without_duplicates() -> None:
@@ -51,3 +56,36 @@ def test_library_imports_without_kopf_or_kubernetes() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_internals_live_in_private_modules() -> None:
+    modules = {m.name for m in pkgutil.iter_modules(memory_client.__path__)}
+    assert {m for m in modules if not m.startswith("_")} == PUBLIC_MODULES
+
+
+def test_the_operator_may_not_import_a_private_module_and_every_one_is_named_so() -> None:
+    """The import-linter contract (in the test command) names each private module: a new one must join it."""
+    config = configparser.ConfigParser()
+    config.read(PACKAGE.parents[1] / ".importlinter")
+    forbidden = set(config["importlinter:contract:library-public-face"]["forbidden_modules"].split())
+    private = {f"memory_client.{m.name}" for m in pkgutil.iter_modules(memory_client.__path__) if m.name[0] == "_"}
+    assert forbidden == private
+
+
+def test_the_facade_offers_what_users_call_and_no_building_blocks() -> None:
+    public = {name for name in vars(AgentMemory) if not name.startswith("_")}
+    assert public == {
+        "agent_report",
+        "audit_events",
+        "auditing",
+        "close",
+        "conversation",
+        "erase_subject",
+        "export_subject",
+        "from_env",
+        "pseudonym",
+        "shared_context",
+        "usage",
+        "verify_audit",
+        "verify_sealed",
+    }

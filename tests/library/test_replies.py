@@ -12,7 +12,7 @@ import redis
 from redis.connection import Connection
 from redis.exceptions import ExecAbortError, NoPermissionError, ResponseError
 
-from memory_client.store import read_replies
+from memory_client._redis import read_replies
 
 
 class _Conn:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memory_client.resp import HOLE, Arg, Command, Hole, Packed, Shape, Template, pack
+from memory_client._resp import HOLE, Arg, Command, Hole, Packed, Shape, Template, pack
 
 _ARGS = st.one_of(st.text(max_size=40), st.binary(max_size=40), st.integers(-(2**63), 2**63 - 1))
 # Values for holes: short, empty, and longer than the cached bulk-string headers.

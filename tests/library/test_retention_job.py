@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 
+from memory_client import ConfigError
 from memory_jobs.env import JobEnv
 from memory_jobs.retention import BATCH, RetentionResult, run_retention
 from memory_sandbox.engine import Engine
@@ -272,6 +273,6 @@ def test_a_refused_write_leaves_the_cursor_before_its_batch(make_job: MakeJob) -
 def test_a_resp3_connection_is_refused_clearly(make_job: MakeJob) -> None:
     job = make_job()
     resp3 = redis.Redis.from_url(job.env.redis_url, protocol=3)
-    with pytest.raises(ValueError, match="RESP2"):
+    with pytest.raises(ConfigError, match="protocol=3"):
         run_retention(resp3, job.env, now_ms=NOW_MS)
     resp3.close()

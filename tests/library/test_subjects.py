@@ -40,7 +40,7 @@ def test_export_holds_every_conversation_and_summary_of_the_subject_decrypted(te
 def test_erase_leaves_no_key_with_the_subjects_data(tenant: Tenant, engine: Engine) -> None:
     _seed(tenant)
     memory = tenant.memory(None)
-    token = memory.keys.subject_token(SUBJECT)
+    token = memory.pseudonym(SUBJECT)
     before = _keys(engine, tenant)
     assert any(token in k for k in before)
     receipt = memory.erase_subject(SUBJECT)
@@ -58,7 +58,7 @@ def test_erase_and_export_are_audited_with_a_pseudonym_only(tenant: Tenant) -> N
     memory.erase_subject(SUBJECT)
     erase, export = memory.audit_events(2)
     assert (erase.fields["action"], export.fields["action"]) == ("erase", "export")
-    assert erase.fields["subject"] == memory.keys.subject_token(SUBJECT)
+    assert erase.fields["subject"] == memory.pseudonym(SUBJECT)
     assert SUBJECT not in repr(erase.fields) + repr(export.fields)
     assert memory.verify_audit().ok
 
@@ -90,7 +90,7 @@ def test_a_keyring_without_a_pseudonym_key_keeps_the_unkeyed_pseudonym(provision
     tenant.keyring = keyring_json(pseudonym=False)
     memory = tenant.memory("alpha")
     unkeyed = hashlib.sha256(f"{tenant.namespace}/{tenant.name}\x00{SUBJECT}".encode()).hexdigest()[:32]
-    assert memory.keys.subject_token(SUBJECT) == unkeyed
+    assert memory.pseudonym(SUBJECT) == unkeyed
 
 
 def test_a_context_tagged_with_the_subject_is_exported_and_erased(tenant: Tenant) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memory_client.crypto import Keyring as LibraryKeyring
+from memory_client import Keyring as LibraryKeyring
 from memory_operator.builders.keyring import Keyring, KeyringError, KeyringKey
 
 

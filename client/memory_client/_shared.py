@@ -17,16 +17,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from memory_client._messages import mask_values
+from memory_client._resp import Command
+from memory_client._session import Session
+from memory_client._store import Plan, decode_fields
 from memory_client.audit import AuditEvent
 from memory_client.errors import ConflictError, DecryptionError
-from memory_client.messages import mask_values
-from memory_client.resp import Command
-from memory_client.store import Plan, decode_fields
-
-if TYPE_CHECKING:
-    from memory_client.client import AgentMemory
 
 __all__ = ["AccessLogEntry", "SharedContext", "SharedState"]
 
@@ -58,11 +56,11 @@ def _place(version: int | bytes, actor: str | bytes, at: int | bytes) -> bytes:
 
 
 class SharedContext:
-    def __init__(self, memory: AgentMemory, name: str) -> None:
-        self._memory = memory
+    def __init__(self, session: Session, name: str) -> None:
+        self._session = session
         self.name = name
-        self.key = memory.keys.context(name)
-        self.log_key = memory.keys.context_log(self.key)
+        self.key = session.keys.context(name)
+        self.log_key = session.keys.context_log(self.key)
 
     def _state(self, reply: list[Any]) -> SharedState | None:
         """The stored state; DecryptionError when the document is not the one sealed for this version and writer."""
@@ -73,14 +71,14 @@ class SharedContext:
             raise DecryptionError(f"shared context under {self.key} is incomplete", "format")
         place = _place(version, by, at)
         try:
-            doc = json.loads(self._memory.cipher.open(data, self.key, place))
+            doc = json.loads(self._session.cipher.open(data, self.key, place))
         except ValueError:  # not JSON: only possible for a plain value, where encryption is not required
             raise DecryptionError(f"shared context under {self.key} is not a JSON document", "format") from None
         return SharedState(doc, int(version), by.decode(), _ms_to_datetime(at))
 
     def _mask(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
         counts: dict[str, int] = {}
-        masked: dict[str, Any] = mask_values(self._memory.masker.apply, data, counts)
+        masked: dict[str, Any] = mask_values(self._session.masker.apply, data, counts)
         return masked, counts
 
     def _write(
@@ -92,24 +90,24 @@ class SharedContext:
         masked: dict[str, int],
         subjects: Iterable[str],
     ) -> Plan:
-        actor, now = self._memory.config.actor, time.time_ns() // 1_000_000
+        actor, now = self._session.config.actor, time.time_ns() // 1_000_000
         plain = json.dumps(data, separators=(",", ":")).encode()
-        envelope = self._memory.cipher.seal(plain, self.key, _place(version, actor, now))
+        envelope = self._session.cipher.seal(plain, self.key, _place(version, actor, now))
         commands: list[Command] = [
             ("HSET", self.key, "v", version, "d", envelope, "by", actor, "at", now),
             ("XADD", self.log_key, "*", "actor", actor, "v", version, "keys", json.dumps(changed)),
-            *self._memory.retention_commands(self.key),
-            *self._memory.retention_commands(self.log_key),
-            *self._memory.usage_commands(self.key, len(envelope)),
+            *self._session.retention_commands(self.key),
+            *self._session.retention_commands(self.log_key),
+            *self._session.usage_commands(self.key, len(envelope)),
         ]
         for subject in subjects:  # erasure and export find the context through the subject's index
-            index = self._memory.keys.subject_index(subject)
-            commands += [("SADD", index, self.key), *self._memory.retention_commands(index)]
-        return commands, self._memory.event(AuditEvent(action, self.key, len(changed), masked=masked))
+            index = self._session.keys.subject_index(subject)
+            commands += [("SADD", index, self.key), *self._session.retention_commands(index)]
+        return commands, self._session.event(AuditEvent(action, self.key, len(changed), masked=masked))
 
     def _transact(self, decide: Any, size_hint: int) -> None:
         reads: list[Command] = [("HMGET", self.key, "v", "d", "by", "at")]
-        self._memory.write_data(self.key, size_hint, decide, reads=reads, watch=[self.key])
+        self._session.write_data(self.key, size_hint, decide, reads=reads, watch=[self.key])
 
     def create(self, data: dict[str, Any], *, subjects: Iterable[str] = ()) -> SharedState:
         """Create the context at version 1 (string values masked per the policy); ConflictError if it exists.
@@ -125,10 +123,10 @@ class SharedContext:
             return self._write(masked_data, 1, sorted(data), "context.create", counts, tags)
 
         self._transact(decide, len(json.dumps(masked_data)))
-        return SharedState(masked_data, 1, self._memory.config.actor, datetime.now(UTC))
+        return SharedState(masked_data, 1, self._session.config.actor, datetime.now(UTC))
 
     def get(self) -> SharedState | None:
-        reply = self._memory.audited_read([("HMGET", self.key, "v", "d", "by", "at")], self.key, "")[0]
+        reply = self._session.audited_read([("HMGET", self.key, "v", "d", "by", "at")], self.key, "")[0]
         return self._state(reply)
 
     def update(self, changes: dict[str, Any], expected_version: int, *, subjects: Iterable[str] = ()) -> SharedState:
@@ -149,7 +147,7 @@ class SharedContext:
                     f"shared context {self.name!r} is at version {found}, not {expected_version}", found
                 )
             merged = {**current.data, **masked_changes}
-            result[:] = [SharedState(merged, current.version + 1, self._memory.config.actor, datetime.now(UTC))]
+            result[:] = [SharedState(merged, current.version + 1, self._session.config.actor, datetime.now(UTC))]
             return self._write(merged, current.version + 1, sorted(changes), "context.update", counts, tags)
 
         self._transact(decide, len(json.dumps(masked_changes)))
@@ -157,7 +155,7 @@ class SharedContext:
 
     def access_log(self, count: int = 100) -> list[AccessLogEntry]:
         """Who changed which keys, newest first."""
-        entries = self._memory.store.read([("XREVRANGE", self.log_key, "+", "-", "COUNT", count)])[0]
+        entries = self._session.store.read([("XREVRANGE", self.log_key, "+", "-", "COUNT", count)])[0]
         out = []
         for entry_id, flat in entries:
             fields = decode_fields(flat)
@@ -166,4 +164,4 @@ class SharedContext:
         return out
 
     def delete(self) -> int:
-        return self._memory.delete_keys([self.key, self.log_key], None, "context.delete", "")
+        return self._session.delete_keys([self.key, self.log_key], None, "context.delete", "")

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
-from memory_client.messages import Message
-from memory_client.tokens import MESSAGE_OVERHEAD, TokenCounter, default_token_counter
+from memory_client._messages import Message
+from memory_client._tokens import MESSAGE_OVERHEAD, TokenCounter, default_token_counter
 
 __all__ = [
     "ContextOptimizer",

@@ -7,7 +7,7 @@ import re
 from typing import Final
 
 from memory_client import contract
-from memory_client.config import MemoryConfig
+from memory_client._config import MemoryConfig
 
 __all__ = ["KeySchema", "check_name"]
 

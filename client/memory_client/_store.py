@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, NamedTuple, NoReturn
 
-import hiredis
 import redis
 from redis.connection import Connection
 from redis.exceptions import (
@@ -38,9 +36,11 @@ from redis.exceptions import (
     ResponseError,
 )
 
+from memory_client._config import MemoryConfig
+from memory_client._crypto import SKEW_MS
+from memory_client._redis import check_client, disconnect, endpoint, lease, read_replies, release, send
+from memory_client._resp import Command, Packed, names, pack
 from memory_client.audit import GENESIS, AuditEvent
-from memory_client.config import MemoryConfig
-from memory_client.crypto import SKEW_MS
 from memory_client.errors import (
     AuditTrailError,
     ConflictError,
@@ -49,9 +49,8 @@ from memory_client.errors import (
     PartialWriteError,
     StoreError,
 )
-from memory_client.resp import Command, Packed, names, pack
 
-__all__ = ["Plan", "Replies", "Store", "decode_fields"]
+__all__ = ["Plan", "Replies", "Store", "decode_fields", "read_replies"]
 
 # What a transaction writes, decided from what it read: the commands (maybe packed already) and the audit event
 # (None: not audited).
@@ -74,62 +73,7 @@ def decode_fields(flat: Sequence[bytes]) -> dict[str, bytes]:
     return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
 
 
-def _reply_error(message: str) -> ResponseError:
-    """hiredis' factory for error replies: the redis-py exception classes the rest of the library expects."""
-    code = message.partition(" ")[0]
-    if code == "NOPERM":
-        return NoPermissionError(message)
-    if code == "EXECABORT":
-        return ExecAbortError(message)
-    return ResponseError(message)
-
-
-_MORE: Final = object()  # hiredis' "not enough data yet"; RESP2 replies are never this object
-_ERRORS: Final = frozenset({ResponseError, NoPermissionError, ExecAbortError})  # what `_reply_error` makes
-_readers = threading.local()  # one reply reader per thread: empty after every complete read, dropped on failure
-
-
-def _reader() -> hiredis.Reader:
-    try:
-        reader: hiredis.Reader = _readers.reader
-    except AttributeError:
-        reader = _readers.reader = hiredis.Reader(replyError=_reply_error, notEnoughData=_MORE)
-    return reader
-
-
-def read_replies(conn: Connection, count: int) -> list[Any]:
-    """Read `count` replies from `conn` in as few socket reads as the data allows.
-
-    Error replies come back as ResponseError instances in place (nested ones inside EXEC's array too), so one
-    refused command does not hide the replies after it. Socket failures raise redis' TimeoutError or
-    ConnectionError, as redis-py's own reads do; the caller disconnects the connection then.
-    """
-    sock: socket.socket | None = conn._sock  # redis-py has no public accessor for the socket
-    if sock is None:
-        raise redis.ConnectionError("the connection is closed")
-    reader = _reader()  # empty: every read before took all it was fed
-    replies: list[Any] = []
-    try:
-        while len(replies) < count:
-            data = sock.recv(65536)
-            if not data:
-                raise redis.ConnectionError("the server closed the connection")
-            reader.feed(data)
-            replies += iter(reader.gets, _MORE)  # every reply complete so far
-        if len(replies) > count:
-            raise redis.ConnectionError(f"the server sent {len(replies)} replies to {count} commands")
-    except BaseException as exc:
-        del _readers.reader  # it may hold part of a reply
-        if isinstance(exc, TimeoutError):
-            raise redis.TimeoutError("timed out reading replies") from None
-        if isinstance(exc, hiredis.ProtocolError):
-            raise redis.ConnectionError("the server's reply is not valid RESP") from None
-        if isinstance(exc, OSError):
-            raise redis.ConnectionError(f"reading replies failed ({type(exc).__name__})") from None
-        raise
-    if conn.health_check_interval:  # as redis-py's read_response: a live connection needs no PING for a while
-        conn.next_health_check = time.monotonic() + conn.health_check_interval  # type: ignore[assignment]
-    return replies
+_ERRORS: Final = frozenset({ResponseError, NoPermissionError, ExecAbortError})  # what `_redis` makes of errors
 
 
 def _first_error(replies: Sequence[Any]) -> ResponseError | None:
@@ -211,7 +155,7 @@ class _Lease:
             self.conn = primed.conn
             return
         try:
-            self.conn = store.client.connection_pool.get_connection()
+            self.conn = lease(store.client)
         except (AuthenticationError, NoPermissionError):
             raise MemoryPermissionError(f"{store.who()} could not authenticate at {store.where}") from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -223,13 +167,13 @@ class _Lease:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        pool = self.store.client.connection_pool
+        client = self.store.client
         if kind is None:
             if not self.kept:
-                pool.release(self.conn)
+                release(client, self.conn)
             return
-        self.conn.disconnect()  # type: ignore[no-untyped-call]
-        pool.release(self.conn)
+        disconnect(self.conn)
+        release(client, self.conn)
         if issubclass(kind, AuthenticationError):  # a reconnect whose AUTH was refused (user deleted, new password)
             raise MemoryPermissionError(f"{self.store.who()} could not authenticate at {self.store.where}") from None
         if issubclass(kind, (redis.ConnectionError, redis.TimeoutError)):
@@ -250,14 +194,14 @@ class Store:
     _audit: tuple[str, str] = field(init=False, repr=False)  # the audit stream and the actor its events name
 
     def __post_init__(self) -> None:
+        check_client(self.client)
         audit = self.config.audit_key
         self._exec_and_prime = pack([("EXEC",), ("WATCH", audit), ("XREVRANGE", audit, "+", "-", "COUNT", 1)])
         self._audit = (audit, self.config.actor)
 
     @property
     def where(self) -> str:
-        kwargs = self.client.connection_pool.connection_kwargs
-        return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+        return endpoint(self.client)
 
     def who(self) -> str:
         return self.config.username or "the tenant user"
@@ -280,8 +224,8 @@ class Store:
         if primed is None or primed.forks != _forks:  # after a fork the socket is the parent's: leave it
             return None
         if time.monotonic() - primed.at > _PRIMED_MAX_AGE:
-            primed.conn.disconnect()  # type: ignore[no-untyped-call]
-            self.client.connection_pool.release(primed.conn)
+            disconnect(primed.conn)
+            release(self.client, primed.conn)
             return None
         return primed
 
@@ -294,7 +238,7 @@ class Store:
     def close(self) -> None:
         primed = self._take_primed()
         if primed is not None:
-            primed.conn.disconnect()  # type: ignore[no-untyped-call]
+            disconnect(primed.conn)
 
     def _connection(self, primed: _Primed | None = None) -> _Lease:
         return _Lease(self, primed)
@@ -305,7 +249,7 @@ class Store:
 
     @staticmethod
     def _exchange(conn: Connection, packed: bytes, replies: int, *, check_health: bool = True) -> list[Any]:
-        conn.send_packed_command([packed], check_health=check_health)  # type: ignore[no-untyped-call]
+        send(conn, packed, check_health=check_health)
         return read_replies(conn, replies)
 
     def read(self, commands: Sequence[Command]) -> list[Any]:
@@ -380,10 +324,10 @@ class Store:
                 try:
                     # No health-check PING on the primed connection: its reconnect would drop the WATCH.
                     packed = b"".join((_MULTI, xadd, body.data, close))
-                    conn.send_packed_command([packed], check_health=primed is None)  # type: ignore[no-untyped-call]
+                    send(conn, packed, check_health=primed is None)
                     written = read_replies(conn, len(names) + closing)
                 except (redis.ConnectionError, redis.TimeoutError):
-                    conn.disconnect()  # type: ignore[no-untyped-call]
+                    disconnect(conn)
                     if not digest:  # unaudited: nothing tells whether it was applied
                         raise
                     if self._applied(digest, head):
@@ -437,7 +381,7 @@ class Store:
             replies = self._roundtrip(lease.conn, first)
         except (redis.ConnectionError, redis.TimeoutError):
             # Nothing is written in this round trip, so a dead pooled connection is safely replaced once.
-            lease.conn.disconnect()  # type: ignore[no-untyped-call]
+            disconnect(lease.conn)
             replies = self._roundtrip(lease.conn, first)
         error = _first_error(replies)
         if error is not None:

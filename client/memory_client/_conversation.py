@@ -4,7 +4,7 @@ Each message is one stream entry (field ``m``: the masked, serialized, encrypted
 the server's clock at the write, so order is the server's order and the timestamp is set once. Retention
 trims by that id (XTRIM MINID) and sets a TTL; nothing ever rewrites the history.
 
-Each message is sealed for its conversation's key and its write time (see `memory_client.crypto`); its nonce is
+Each message is sealed for its conversation's key and its write time (see `memory_client._crypto`); its nonce is
 its id. A reader refuses an entry whose stream time is more than `SKEW_MS` away from its sealed time (copied
 later: a replay), one whose id it already read (a replay within the skew), a plain one where encryption is
 required, and any that fails authentication. Refused entries are skipped, never fatal to the rest: `rejected`
@@ -17,20 +17,18 @@ import functools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from memory_client._crypto import SKEW_MS, Cipher
+from memory_client._messages import Message, RejectedEntry, mask_values
+from memory_client._optimize import ContextOptimizer, OptimizedContext, Summarizer
+from memory_client._resp import HOLE, Command, Packed, Shape, Template
+from memory_client._session import Session
+from memory_client._store import Plan
+from memory_client._tokens import MESSAGE_OVERHEAD, TokenCounter, default_token_counter
 from memory_client.audit import AuditEvent
 from memory_client.contract import ENVELOPE_PLACED, MESSAGE_FIELD
-from memory_client.crypto import SKEW_MS, Cipher
 from memory_client.errors import DecryptionError
-from memory_client.messages import Message, RejectedEntry, mask_values
-from memory_client.optimize import ContextOptimizer, OptimizedContext, Summarizer
-from memory_client.resp import HOLE, Command, Packed, Shape, Template
-from memory_client.store import Plan
-from memory_client.tokens import MESSAGE_OVERHEAD, TokenCounter, default_token_counter
-
-if TYPE_CHECKING:
-    from memory_client.client import AgentMemory
 
 __all__ = ["ConversationMemory", "TrimResult", "decode_entries"]
 
@@ -98,7 +96,7 @@ class ConversationMemory:
 
     def __init__(
         self,
-        memory: AgentMemory,
+        session: Session,
         agent: str,
         conversation: str,
         subject: str,
@@ -106,16 +104,16 @@ class ConversationMemory:
         counter: TokenCounter | None = None,
         summarizer: Summarizer | None = None,
     ) -> None:
-        self._memory = memory
-        self._store = memory.store
-        self._config = memory.config
+        self._session = session
+        self._store = session.store
+        self._config = session.config
         self.agent = agent
         self.conversation = conversation
         self.subject = subject
-        self.key = memory.keys.conversation(agent, conversation, subject)
-        self.summary_key = memory.keys.summary(self.key)
-        self._index = memory.keys.subject_index(subject)
-        self._pseudonym = memory.keys.subject_token(subject)
+        self.key = session.keys.conversation(agent, conversation, subject)
+        self.summary_key = session.keys.summary(self.key)
+        self._index = session.keys.subject_index(subject)
+        self._pseudonym = session.keys.subject_token(subject)
         # This agent's fields in the activity hash (the cross-agent report): messages, last write, last key.
         self._count_field, self._at_field, self._key_field = f"{agent}:n", f"{agent}:at", f"{agent}:key"
         self.counter = counter or default_token_counter()
@@ -131,13 +129,13 @@ class ConversationMemory:
     def _report(self, rejected: Sequence[RejectedEntry]) -> None:
         self._rejected = tuple(rejected)
         if rejected:
-            self._memory.audit_rejected(self.key, self._pseudonym, len(rejected))
+            self._session.audit_rejected(self.key, self._pseudonym, len(rejected))
 
     # -- writing ----------------------------------------------------------------------------------------
 
     def append(self, role: str, content: str, metadata: dict[str, Any] | None = None) -> Message:
         """Store one message (masked, then encrypted); returns it as stored, with its id and timestamp."""
-        masker = self._memory.masker
+        masker = self._session.masker
         text, masked = masker.apply(content)
         if metadata:
             masked = dict(masked)
@@ -145,13 +143,13 @@ class ConversationMemory:
         else:
             metadata = {}
         now_ms = time.time_ns() // 1_000_000
-        payload = self._memory.cipher.seal(Message.encode(role, text, self.agent, metadata), self.key, b"%d" % now_ms)
+        payload = self._session.cipher.seal(Message.encode(role, text, self.agent, metadata), self.key, b"%d" % now_ms)
         entry_id: bytes = self._write([payload], masked, now_ms)[0]
         return Message(role, text, self.agent, metadata, entry_id.decode())
 
     def extend(self, messages: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any] | None]]) -> list[Message]:
         """Store several messages in one transaction, in order (one audit event for all)."""
-        masker, cipher = self._memory.masker, self._memory.cipher
+        masker, cipher = self._session.masker, self._session.cipher
         masked: dict[str, int] = {}
         drafts: list[tuple[str, str, dict[str, Any]]] = []
         payloads: list[bytes] = []
@@ -179,24 +177,24 @@ class ConversationMemory:
         size = sum(map(len, payloads))
         event = AuditEvent("save", self.key, len(payloads), self._pseudonym, masked)
         commands = self._append_commands(payloads, size, now_ms)
-        replies = self._memory.write_data(self.key, size, lambda _: (commands, self._memory.event(event)))
+        replies = self._session.write_data(self.key, size, lambda _: (commands, self._session.event(event)))
         return replies[: len(payloads)]  # the XADDs come first
 
     @functools.cached_property
     def _append_templates(self) -> tuple[Template, Template, Template]:
         """An append's commands packed once: one XADD per message and the upkeep after them; and both together,
         for the usual append of one message."""
-        memory, key = self._memory, self.key
-        activity = memory.keys.activity
+        session, key = self._session, self.key
+        activity = session.keys.activity
         xadd: Shape = ("XADD", key, "*", MESSAGE_FIELD, HOLE)
         upkeep: list[Shape] = []
         if self._config.retention_days is not None:
             # `~`: the server trims whole macro-nodes, cheap; exactness is the retention job's.
-            upkeep += [("XTRIM", key, "MINID", "~", HOLE), *memory.retention_commands(key)]
-        upkeep += [("SADD", self._index, key), *memory.retention_commands(self._index)]
+            upkeep += [("XTRIM", key, "MINID", "~", HOLE), *session.retention_commands(key)]
+        upkeep += [("SADD", self._index, key), *session.retention_commands(self._index)]
         upkeep += [("HINCRBY", activity, self._count_field, HOLE)]
         upkeep += [("HSET", activity, self._at_field, HOLE, self._key_field, key)]
-        upkeep += memory.usage_commands(key, HOLE)
+        upkeep += session.usage_commands(key, HOLE)
         return Template([xadd]), Template(upkeep), Template([xadd, *upkeep])
 
     def _append_commands(self, payloads: Sequence[bytes], size: int, now_ms: int) -> Packed:
@@ -204,7 +202,7 @@ class ConversationMemory:
         written = b"%d" % size
         values: tuple[bytes, ...] = (b"%d" % len(payloads), b"%d" % now_ms, written, written)
         if self._config.retention_days is not None:
-            values = (self._memory.retention_cutoff(now_ms), *values)
+            values = (self._session.retention_cutoff(now_ms), *values)
         if len(payloads) == 1:  # the usual append
             return Packed(one.fill(payloads[0], *values), one.names)
         data = b"".join([*map(xadd.fill, payloads), upkeep.fill(*values)])
@@ -212,19 +210,19 @@ class ConversationMemory:
 
     def clear(self) -> int:
         """Delete the conversation and its summary; returns how many keys existed."""
-        return self._memory.delete_keys([self.key, self.summary_key], self._index, "delete", self._pseudonym)
+        return self._session.delete_keys([self.key, self.summary_key], self._index, "delete", self._pseudonym)
 
     # -- reading ----------------------------------------------------------------------------------------
 
     def _decode(self, entries: Sequence[Any]) -> list[Message]:
         """Entries oldest first -> the messages that were accepted; the rest reported."""
         rejected: list[RejectedEntry] = []
-        out = decode_entries(self._memory.cipher, self.key, entries, rejected)
+        out = decode_entries(self._session.cipher, self.key, entries, rejected)
         self._report(rejected)
         return out
 
     def _audited_read(self, command: Command) -> list[Any]:
-        entries: list[Any] = self._memory.audited_read([command], self.key, self._pseudonym)[0]
+        entries: list[Any] = self._session.audited_read([command], self.key, self._pseudonym)[0]
         return entries
 
     def last(self, n: int) -> list[Message]:
@@ -252,7 +250,7 @@ class ConversationMemory:
         while left > 0:
             raw = self._store.read([("XREVRANGE", self.key, start, "-", "COUNT", _PAGE)])[0]
             ids: list[bytes] = []
-            page = decode_entries(self._memory.cipher, self.key, raw[::-1], rejected, None, ids)
+            page = decode_entries(self._session.cipher, self.key, raw[::-1], rejected, None, ids)
             copies = {newer[i] for i in ids if i and i in newer}  # plain messages (b"") have no id
             if copies:  # this older page holds the original of a message chosen already: that one was the copy
                 chosen = [m for m in chosen if m.id not in copies]
@@ -269,7 +267,7 @@ class ConversationMemory:
                 break
             start = f"({raw[-1][0].decode()}"
         self._report(rejected)
-        self._memory.audit_read(self.key, self._pseudonym, len(chosen))
+        self._session.audit_read(self.key, self._pseudonym, len(chosen))
         return chosen[::-1]
 
     def summary(self) -> str | None:
@@ -283,7 +281,7 @@ class ConversationMemory:
         if raw is None:
             return None, []
         try:
-            return self._memory.cipher.open(raw, self.summary_key).decode(), []
+            return self._session.cipher.open(raw, self.summary_key).decode(), []
         except DecryptionError as exc:
             return None, [RejectedEntry(self.summary_key, None, exc.reason)]
         except UnicodeDecodeError:
@@ -329,18 +327,18 @@ class ConversationMemory:
             if self.summarizer is not None:
                 text = self.summarizer.summarize(dropped, previous)
                 new_summary[0] = text
-                sealed = self._memory.cipher.seal(text.encode(), self.summary_key)
+                sealed = self._session.cipher.seal(text.encode(), self.summary_key)
                 commands += [("SET", self.summary_key, sealed), ("SADD", self._index, self.summary_key)]
                 grown = len(sealed) - (len(reads[0]) if reads[0] else 0)
-                commands += self._memory.usage_commands(self.summary_key, grown)
-                commands += self._memory.retention_commands(self.summary_key)
+                commands += self._session.usage_commands(self.summary_key, grown)
+                commands += self._session.retention_commands(self.summary_key)
             # MINID keeps entries >= the id given: the first kept one, or past the last dropped when none is kept.
             boundary = (kept[0].id or "0-0") if kept else _after(dropped[-1].id or "0-0")
             commands.append(("XTRIM", self.key, "MINID", boundary))
-            return commands, self._memory.event(AuditEvent("trim", self.key, len(dropped), self._pseudonym))
+            return commands, self._session.event(AuditEvent("trim", self.key, len(dropped), self._pseudonym))
 
         self._store.transact(
-            plan, reads=[("GET", self.summary_key)], watch=[self.summary_key], audited=self._memory.auditing
+            plan, reads=[("GET", self.summary_key)], watch=[self.summary_key], audited=self._session.auditing
         )
         if skipped:
             self._report(skipped)

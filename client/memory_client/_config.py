@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memory_client import contract
+from memory_client._crypto import Keyring
 from memory_client.contract import ISOLATION_LEVELS, MASKING_DETECTORS, MASKING_MODES, ContractError, Env, TenantEnv
-from memory_client.crypto import Keyring
 from memory_client.errors import ConfigError
 
 __all__ = ["MASKING_DETECTORS", "MemoryConfig"]
