@@ -17,6 +17,7 @@ Every redis-py exception becomes one of the library's typed errors (`memory_clie
 
 from __future__ import annotations
 
+import enum
 import os
 import random
 import threading
@@ -139,6 +140,25 @@ os.register_at_fork(after_in_child=_forked)
 
 _MULTI: Final = pack([("MULTI",)])
 _EXEC: Final = pack([("EXEC",)])
+
+
+class _Again(enum.Enum):
+    """Why a transaction attempt wrote nothing and runs again."""
+
+    AT_ONCE = "the connection was lost before EXEC's reply, and the audit trail proves it did not run"
+    BACK_OFF = "a watched key moved"
+
+
+class _Written(NamedTuple):
+    """An attempt that ran: what it read, EXEC's replies (the event's first), the commands' names, the event's hash."""
+
+    data: list[Any]
+    outcome: Sequence[Any]
+    names: tuple[str, ...]
+    digest: str
+
+
+_Step = _Written | _Again
 
 
 class _Lease:
@@ -296,61 +316,106 @@ class Store:
         reads of its own then needs one round trip: MULTI, writes, XADD linking to that head, EXEC. If anyone
         appended since, the WATCH makes EXEC fail, and the re-primed head from the same round trip is retried.
         """
+        fast = audited and not reads and not watch
         for attempt in range(_MAX_ATTEMPTS):
-            primed = self._take_primed() if audited and not reads and not watch else None
-            with self._connection(primed) as lease:
-                conn = lease.conn
-                if primed is not None:
-                    data: list[Any] = []
-                    head = primed.head
-                else:
-                    data, head = self._watch_and_read(lease, reads, watch, audited)
-                commands, event = plan(data)
-                if not commands and event is None:
-                    if primed is not None or watch or audited:
-                        self._roundtrip(conn, [("UNWATCH",)])
-                    return data, Replies()
-                body = commands if isinstance(commands, Packed) else Packed.of(commands)
-                names, xadd, digest = body.names, b"", ""
-                if event is not None:
-                    stream, actor = self._audit
-                    now_ms = time.time_ns() // 1_000_000
-                    _check_head(head, now_ms, stream)
-                    xadd, digest = event.xadd(stream, actor, now_ms, _head_hash(head))
-                    names = ("XADD", *names)  # queued first: see the module docstring
-                # MULTI, the audit event, the writes, EXEC (then, audited, WATCH + the new head: the next call's
-                # primed state).
-                close, closing = (self._exec_and_prime, 4) if audited else (_EXEC, 2)
-                try:
-                    # No health-check PING on the primed connection: its reconnect would drop the WATCH.
-                    packed = b"".join((_MULTI, xadd, body.data, close))
-                    send(conn, packed, check_health=primed is None)
-                    written = read_replies(conn, len(names) + closing)
-                except (redis.ConnectionError, redis.TimeoutError):
-                    disconnect(conn)
-                    if not digest:  # unaudited: nothing tells whether it was applied
-                        raise
-                    if self._applied(digest, head):
-                        raise MemoryConnectionError(
-                            f"lost the connection to {self.where} after the write was applied; its replies are lost"
-                        ) from None
-                    continue  # provably not applied (see _applied): safe to run again
-                outcome = written[len(names) + 1]
-                if isinstance(outcome, ResponseError):  # refused while queueing: nothing ran
-                    self._raise(_first_error(written) or outcome, names)
-                if audited and _first_error(written[-2:]) is None:  # WATCH and the head read went through
-                    # A stale WATCH on a connection that goes back to the pool can only cause a retry.
-                    self._keep_primed(lease, written[-1])
-            if outcome is None:  # a watched key moved: nothing ran; back off with jitter and retry
+            primed = self._take_primed() if fast else None
+            if primed is not None:
+                step = self._primed_attempt(plan, primed)
+            else:
+                step = self._watched_attempt(plan, reads, watch, audited)
+            if isinstance(step, _Written):
+                return step.data, self._replies(step)
+            if step is _Again.BACK_OFF:  # jitter: concurrent writers of one trail must not retry in lockstep
                 time.sleep(random.uniform(0, min(0.02, 0.0005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
-                continue
-            if _first_error(outcome) is not None:
-                self._partial(outcome, names, digest)
-            replies = Replies(outcome[1:] if digest else outcome)
-            if digest:
-                replies.event_id = outcome[0].decode()
-            return data, replies
         raise ConflictError(f"gave up after {_MAX_ATTEMPTS} attempts: too many concurrent writers")
+
+    def _primed_attempt(self, plan: Callable[[list[Any]], Plan], primed: _Primed) -> _Step:
+        """The fast path: the connection WATCHes the audit stream already and holds its head; nothing to read."""
+        with self._connection(primed) as lease:
+            # No health-check PING on the primed connection: its reconnect would drop the WATCH.
+            return self._decide_and_write(lease, plan, [], primed.head, audited=True, watching=True, fresh=False)
+
+    def _watched_attempt(
+        self, plan: Callable[[list[Any]], Plan], reads: Sequence[Command], watch: Sequence[str], audited: bool
+    ) -> _Step:
+        """WATCH the keys (and the audit stream) and read, in one round trip; then decide and write."""
+        with self._connection() as lease:
+            data, head = self._watch_and_read(lease, reads, watch, audited)
+            watching = bool(watch) or audited
+            return self._decide_and_write(lease, plan, data, head, audited=audited, watching=watching, fresh=True)
+
+    def _decide_and_write(
+        self,
+        lease: _Lease,
+        plan: Callable[[list[Any]], Plan],
+        data: list[Any],
+        head: Any,
+        *,
+        audited: bool,
+        watching: bool,
+        fresh: bool,
+    ) -> _Step:
+        """Ask `plan` what to write, then MULTI, the audit event, the writes, EXEC (audited: then WATCH and the new
+        head, kept as the next call's primed state) in one round trip."""
+        commands, event = plan(data)
+        if not commands and event is None:
+            if watching:
+                self._roundtrip(lease.conn, [("UNWATCH",)])
+            return _Written(data, [], (), "")
+        body = commands if isinstance(commands, Packed) else Packed.of(commands)
+        names, xadd, digest = body.names, b"", ""
+        if event is not None:
+            xadd, digest = self._link(event, head)
+            names = ("XADD", *names)  # queued first: see the module docstring
+        close, closing = (self._exec_and_prime, 4) if audited else (_EXEC, 2)
+        packed = b"".join((_MULTI, xadd, body.data, close))
+        written = self._send_exec(lease.conn, packed, len(names) + closing, fresh, digest, head)
+        if written is None:
+            return _Again.AT_ONCE
+        outcome = written[len(names) + 1]
+        if isinstance(outcome, ResponseError):  # refused while queueing: nothing ran
+            self._raise(_first_error(written) or outcome, names)
+        if audited and _first_error(written[-2:]) is None:  # WATCH and the head read went through
+            # A stale WATCH on a connection that goes back to the pool can only cause a retry.
+            self._keep_primed(lease, written[-1])
+        if outcome is None:  # a watched key moved: nothing ran
+            return _Again.BACK_OFF
+        return _Written(data, outcome, names, digest)
+
+    def _send_exec(
+        self, conn: Connection, packed: bytes, replies: int, fresh: bool, digest: str, head: Any
+    ) -> list[Any] | None:
+        """Send the transaction and read its replies; None when the connection was lost and the audit trail proves
+        the transaction did not run (safe to run again)."""
+        try:
+            send(conn, packed, check_health=fresh)
+            return read_replies(conn, replies)
+        except (redis.ConnectionError, redis.TimeoutError):
+            disconnect(conn)
+            if not digest:  # unaudited: nothing tells whether it was applied
+                raise
+            if self._applied(digest, head):
+                raise MemoryConnectionError(
+                    f"lost the connection to {self.where} after the write was applied; its replies are lost"
+                ) from None
+            return None
+
+    def _link(self, event: AuditEvent, head: Any) -> tuple[bytes, str]:
+        """The event's XADD linked to `head` (refused when the head is ahead of the clock), and its hash."""
+        stream, actor = self._audit
+        now_ms = time.time_ns() // 1_000_000
+        _check_head(head, now_ms, stream)
+        return event.xadd(stream, actor, now_ms, _head_hash(head))
+
+    def _replies(self, step: _Written) -> Replies:
+        """EXEC's replies as the caller's (the event's stripped, its id kept); a run-time failure raises, after the
+        connection went back (a PartialWriteError leaves it usable: the transaction is over)."""
+        if _first_error(step.outcome) is not None:
+            self._partial(step.outcome, step.names, step.digest)
+        replies = Replies(step.outcome[1:] if step.digest else step.outcome)
+        if step.digest:
+            replies.event_id = step.outcome[0].decode()
+        return replies
 
     def _partial(self, outcome: Sequence[Any], names: Sequence[str], digest: str) -> NoReturn:
         errors = [(name, r) for name, r in zip(names, outcome, strict=True) if isinstance(r, ResponseError)]
