@@ -68,10 +68,11 @@ class Round:
     ready: float  # start of the apply to the last tenant Ready
     latency: list[float]  # each tenant's ADDED event to its first Ready=True, sorted
     kubectl_wait: float  # kubectl wait --all on the tenants once all were Ready
+    cpu: float  # the operator process's CPU seconds from the start of the apply to all Ready
 
     HEADER = (
-        "| operator | tenants | `kubectl apply` | all Ready | rate | created → Ready: median | p95 "
-        "| `kubectl wait` after |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| operator | tenants | `kubectl apply` | all Ready | rate | created → Ready: median | p95 | operator CPU "
+        "| `kubectl wait` after |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
 
     def row(self) -> str:
@@ -79,7 +80,7 @@ class Round:
         return (
             f"| {self.operator} | {self.tenants} | {self.apply:.1f} s | {self.ready:.1f} s "
             f"| {self.tenants / self.ready:.1f} tenants/s | {statistics.median(self.latency):.2f} s | {p95:.2f} s "
-            f"| {self.kubectl_wait:.1f} s |"
+            f"| {self.cpu:.1f} s | {self.kubectl_wait:.1f} s |"
         )
 
 
@@ -154,21 +155,33 @@ def tenants(namespace: str, count: int, isolation: str, agents: list[str]) -> st
     )
 
 
-def measure(sandbox: Sandbox, operator: str, namespace: str, manifest: str, count: int) -> Round:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(sandbox: Sandbox, operator: tuple[str, int], namespace: str, manifest: str, count: int) -> Round:
+    """One round: `operator` is (its label, its PID)."""
+    label, pid = operator
     sandbox.kubectl("create", "namespace", namespace)
     with sandbox.api_client() as api:
         watcher = ReadyWatch(api, namespace, count)
-        started = time.monotonic()
+        cpu, started = cpu_seconds(pid), time.monotonic()
         sandbox.kubectl("apply", "-f", "-", input=manifest, timeout=WAIT_TIMEOUT)
         applied = time.monotonic() - started
         watcher.wait(WAIT_TIMEOUT)
         ready = max(watcher.ready_at.values()) - started
+        cpu = cpu_seconds(pid) - cpu
     waited = time.monotonic()
     sandbox.kubectl(
         "wait", "--for=condition=Ready", PLURAL, "--all", "-n", namespace, "--timeout=600s", timeout=WAIT_TIMEOUT
     )
     kubectl_wait = time.monotonic() - waited
-    return Round(operator, count, applied, ready, watcher.latencies(), kubectl_wait)
+    return Round(label, count, applied, ready, watcher.latencies(), kubectl_wait, cpu)
 
 
 def start_noop_operator(sandbox: Sandbox, namespaces: list[str], workdir: Path) -> subprocess.Popen[bytes]:
@@ -213,22 +226,25 @@ def run_rounds(
 ) -> None:
     baseline = [f"noop-{count}" for count in counts]
     noop = start_noop_operator(box, ["noop-warmup", *baseline], workdir)
+    operator = ("no-op kopf operator", noop.pid)
     try:
         # Liveness answers before the watch-streams are open; one tenant through each operator first.
-        measure(box, "no-op kopf operator", "noop-warmup", tenants("noop-warmup", 1, isolation, agents), 1)
+        measure(box, operator, "noop-warmup", tenants("noop-warmup", 1, isolation, agents), 1)
         for namespace, count in zip(baseline, counts, strict=True):
             manifest = tenants(namespace, count, isolation, agents)
-            rounds.append(measure(box, "no-op kopf operator", namespace, manifest, count))
+            rounds.append(measure(box, operator, namespace, manifest, count))
     finally:
         stop(noop)
     for namespace in ["noop-warmup", *baseline]:  # no finalizers: they go at once, and our operator never sees them
         box.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=120s", timeout=WAIT_TIMEOUT)
     box.start_operator()
+    assert box.operator is not None
+    operator = ("agent-memory-operator", box.operator.pid)
     box.kubectl("wait", "--for=condition=Ready", "memorystore/sandbox", "--timeout=60s")
-    measure(box, "agent-memory-operator", "ours-warmup", tenants("ours-warmup", 1, isolation, agents), 1)
+    measure(box, operator, "ours-warmup", tenants("ours-warmup", 1, isolation, agents), 1)
     for count in counts:
         manifest = tenants(f"ours-{count}", count, isolation, agents)
-        rounds.append(measure(box, "agent-memory-operator", f"ours-{count}", manifest, count))
+        rounds.append(measure(box, operator, f"ours-{count}", manifest, count))
 
 
 def main() -> None:
