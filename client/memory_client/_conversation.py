@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from memory_client._crypto import SKEW_MS, Cipher
+from memory_client._crypto import Cipher
 from memory_client._messages import Message, RejectedEntry, mask_values
 from memory_client._optimize import ContextOptimizer, OptimizedContext, Summarizer
 from memory_client._resp import HOLE, Command, Packed, Shape, Template
@@ -27,7 +27,7 @@ from memory_client._session import Session
 from memory_client._store import Plan
 from memory_client._tokens import MESSAGE_OVERHEAD, TokenCounter, default_token_counter
 from memory_client.audit import AuditEvent
-from memory_client.contract import ENVELOPE_PLACED, MESSAGE_FIELD
+from memory_client.contract import ENVELOPE_PLACED, MESSAGE_FIELD, SKEW_MS
 from memory_client.errors import DecryptionError
 
 __all__ = ["ConversationMemory", "TrimResult", "decode_entries"]

@@ -11,7 +11,8 @@ is refused (`DecryptionError`). The nonce is the value's unique id (a message se
 
 Format 1 (``0x01 | len(key id) | key id | nonce | ciphertext``, associated data ``tenant NUL key``) is what earlier
 versions wrote: it still opens unless `legacy` is off, with the weaker binding (key only: no place). Plain
-values are ``0x00 | bytes``; they are refused on read where encryption is required.
+values are ``0x00 | bytes``; they are refused on read where encryption is required. Headers are parsed by
+`memory_client.contract.envelope_header`, the one parser of the format.
 """
 
 from __future__ import annotations
@@ -33,16 +34,13 @@ from memory_client.contract import (
     ENVELOPE_PLAIN,
     KEYRING_ALGORITHM,
     ContractError,
-    is_sealed,
+    envelope_header,
     parse_keyring,
 )
 from memory_client.errors import ConfigError, DecryptionError
 
-__all__ = ["SKEW_MS", "Cipher", "Keyring", "KeyringKey", "Opened", "is_sealed"]
+__all__ = ["Cipher", "Keyring", "KeyringKey", "Opened"]
 
-#: How far a stored message's stream entry time may lie from the time sealed inside it (writers' clocks differ
-#: from the server's; a copy made later than this is a replay).
-SKEW_MS: Final = 60_000
 _NONCE_BYTES = 12
 _PLACED = ENVELOPE_PLACED
 _ENCRYPTED = ENVELOPE_BOUND
@@ -158,30 +156,25 @@ class Cipher:
 
     def unseal(self, envelope: bytes, redis_key: str) -> Opened:
         """Open an envelope; the caller checks the place it was sealed for against where it was found."""
-        if not envelope:
-            raise DecryptionError(f"empty value under {redis_key}", "format")
-        version = envelope[0]
+        try:
+            version, kid, place, end = envelope_header(envelope)
+        except ContractError as exc:
+            raise DecryptionError(f"value under {redis_key}: {exc}", "format") from None
         if version == _PLAIN:
             if self.requires:
                 raise DecryptionError(f"plain value under {redis_key} where encryption is required", "plaintext")
             return Opened(envelope[1:], b"", b"")
-        if version not in (_PLACED, _ENCRYPTED) or len(envelope) < 2 or (version == _ENCRYPTED and not self._legacy):
+        if version == _ENCRYPTED and not self._legacy:
             raise DecryptionError(f"value under {redis_key} has an unknown format", "format")
-        end = 2 + envelope[1]
-        kid = envelope[2:end].decode(errors="replace")
         aead = self._aead.get(kid)
         if aead is None:
             raise DecryptionError(
                 f"value under {redis_key} is encrypted with key {kid!r}, not in this keyring", "unknown-key"
             )
         if version == _PLACED:
-            if len(envelope) <= end:
-                raise DecryptionError(f"value under {redis_key} is truncated", "format")
-            place = envelope[end + 1 : end + 1 + envelope[end]]
-            end += 1 + envelope[end]
             aad = self._aad_head + redis_key.encode() + b"\x00" + place
         else:
-            place, aad = b"", self._tenant + b"\x00" + redis_key.encode()
+            aad = self._tenant + b"\x00" + redis_key.encode()
         nonce, sealed = envelope[end : end + _NONCE_BYTES], envelope[end + _NONCE_BYTES :]
         try:
             return Opened(aead.decrypt(nonce, sealed, aad), place, nonce)

@@ -38,10 +38,10 @@ from redis.exceptions import (
 )
 
 from memory_client._config import MemoryConfig
-from memory_client._crypto import SKEW_MS
 from memory_client._redis import check_client, disconnect, endpoint, lease, read_replies, release, send
 from memory_client._resp import Command, Packed, names, pack
 from memory_client.audit import GENESIS, AuditEvent
+from memory_client.contract import SKEW_MS
 from memory_client.errors import (
     AuditTrailError,
     ConflictError,

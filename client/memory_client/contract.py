@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = [
     "ACTIVITY",
@@ -49,9 +49,11 @@ __all__ = [
     "MASKING_MODES",
     "MESSAGE_FIELD",
     "SIZES",
+    "SKEW_MS",
     "USAGE",
     "ContractError",
     "Env",
+    "EnvelopeHeader",
     "KeyringDocument",
     "TenantEnv",
     "WireKey",
@@ -61,6 +63,7 @@ __all__ = [
     "context_key",
     "context_log",
     "counts_toward_key_quota",
+    "envelope_header",
     "is_context",
     "is_sealed",
     "parse_keyring",
@@ -75,6 +78,9 @@ __all__ = [
 ]
 
 DAY_MS: Final = 86_400_000
+#: How far the clocks of writers may lie from the server's: a message's stream time from the time sealed in it,
+#: an audit entry id ahead of a clock (later than this: a replay, or a far-future id).
+SKEW_MS: Final = 60_000
 
 #: `spec.isolation` of a MemoryTenant, `MEMORY_ISOLATION` in its Secrets.
 ISOLATION_LEVELS: Final = ("minimal", "moderate", "strict")
@@ -188,6 +194,40 @@ _SEALED: Final = (bytes((ENVELOPE_BOUND,)), bytes((ENVELOPE_PLACED,)))
 def is_sealed(value: bytes) -> bool:
     """Whether a stored value is an envelope (format 1 or 2) rather than plain: the one test for evidence checks."""
     return value[:1] in _SEALED
+
+
+class EnvelopeHeader(NamedTuple):
+    """What a stored value says about itself before its sealed part: the format, the key id it was sealed with and
+    the place it was sealed for ("" and b"" where the format has none), and where the nonce (or the plain bytes)
+    starts. Format 2: ``0x02 | len(key id) | key id | len(place) | place | nonce | ciphertext``; format 1:
+    ``0x01 | len(key id) | key id | nonce | ciphertext``; plain: ``0x00 | bytes``."""
+
+    format: int
+    key_id: str
+    place: bytes
+    body: int
+
+
+def envelope_header(value: bytes) -> EnvelopeHeader:
+    """The one parser of an envelope's header; ContractError when the value is empty, of an unknown format or cut
+    short inside its header (the sealed part is the cipher's to judge)."""
+    if not value:
+        raise ContractError("the value is empty")
+    kind = value[0]
+    if kind == ENVELOPE_PLAIN:
+        return EnvelopeHeader(kind, "", b"", 1)
+    if kind not in (ENVELOPE_BOUND, ENVELOPE_PLACED) or len(value) < 2:
+        raise ContractError("the value has an unknown format")
+    end = 2 + value[1]
+    if len(value) < end:
+        raise ContractError("the value is truncated inside its key id")
+    key_id = value[2:end].decode(errors="replace")
+    if kind == ENVELOPE_BOUND:
+        return EnvelopeHeader(kind, key_id, b"", end)
+    if len(value) <= end:
+        raise ContractError("the value is truncated")
+    size = value[end]
+    return EnvelopeHeader(kind, key_id, value[end + 1 : end + 1 + size], end + 1 + size)
 
 
 # -- the keyring's wire format ------------------------------------------------------------------------------

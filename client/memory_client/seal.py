@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Final, NamedTuple
 
 from memory_client.audit import GENESIS, chain_hash
-from memory_client.contract import as_text
+from memory_client.contract import SKEW_MS, as_text
 
 __all__ = [
     "SKEW_MS",
@@ -44,8 +44,6 @@ __all__ = [
     "verify_trail",
 ]
 
-#: How far ahead of the server's clock an entry id may be (clocks of writers differ; ids are the server's own).
-SKEW_MS: Final = 60_000
 _PAGE: Final = 1000
 
 

@@ -26,13 +26,26 @@ def test_append_then_last_returns_newest_in_order(tenant: Tenant) -> None:
     assert chat.count() == 5
 
 
-def test_timestamps_are_set_once_at_write(tenant: Tenant) -> None:
+def _server_ms(client: Any) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def test_a_message_is_stamped_by_the_servers_clock_at_the_write_not_the_writers(
+    tenant: Tenant, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timestamp is the one the server gives the entry when it is written: a writer whose clock runs 30 s ahead
+    (within the skew readers allow) still stores the server's time, and reading it back gives that time again."""
     chat = tenant.memory("alpha").conversation("c", "u1")
-    first = chat.append("human", "hello")
-    time.sleep(0.01)
-    chat.append("ai", "hi")
-    again = chat.messages()[0]
-    assert again.id == first.id and again.timestamp == first.timestamp
+    real = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real() + 30 * 10**9)
+    with engine.admin_client() as admin:
+        before = _server_ms(admin)
+        first = chat.append("human", "hello")
+        after = _server_ms(admin)
+    assert first.timestamp is not None
+    assert before <= round(first.timestamp.timestamp() * 1000) <= after
+    assert [(m.id, m.timestamp) for m in chat.messages()] == [(first.id, first.timestamp)]
 
 
 def test_metadata_and_role_round_trip(tenant: Tenant) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from memory_client import Cipher, DecryptionError, Keyring
-from memory_client.contract import is_sealed
+from memory_client.contract import ENVELOPE_PLACED, ENVELOPE_PLAIN, ContractError, envelope_header, is_sealed
 from memory_sandbox.engine import Engine
 
 from .conftest import Tenant, keyring_json
@@ -21,8 +23,29 @@ def test_round_trip(cipher: Cipher) -> None:
     assert cipher.open(cipher.seal(b"hello", "k"), "k") == b"hello"
 
 
-def test_key_id_travels_with_the_value(cipher: Cipher) -> None:
-    assert b"k1" in cipher.seal(b"hello", "k")[:8]
+def test_key_id_and_place_travel_with_the_value() -> None:
+    """The header as the contract's parser reads it: what a reader after a rotation picks its key by."""
+    ring = Keyring.from_json(keyring_json("k7"))
+    header = envelope_header(Cipher("ns/t", ring).seal(b"hello", "k", b"1700000000000"))
+    assert (header.format, header.key_id, header.place) == (ENVELOPE_PLACED, "k7", b"1700000000000")
+    assert envelope_header(Cipher("ns/t", ring, encrypt=False).seal(b"hello", "k")) == (ENVELOPE_PLAIN, "", b"", 1)
+
+
+def test_a_value_sealed_before_a_rotation_opens_with_the_key_its_header_names() -> None:
+    old, new = json.loads(keyring_json("k1")), json.loads(keyring_json("k2"))
+    rotated = Keyring.from_json(json.dumps({**new, "keys": [*old["keys"], *new["keys"]]}))
+    sealed = Cipher("ns/t", Keyring.from_json(json.dumps(old))).seal(b"hello", "k")
+    assert envelope_header(sealed).key_id == "k1" and rotated.active == "k2"
+    assert Cipher("ns/t", rotated).open(sealed, "k") == b"hello"
+
+
+@pytest.mark.parametrize("value", [b"", b"\x07abc", b"\x02", b"\x02\x02k1"], ids=["empty", "unknown", "short", "cut"])
+def test_a_header_that_is_not_the_format_is_refused(cipher: Cipher, value: bytes) -> None:
+    with pytest.raises(ContractError):
+        envelope_header(value)
+    with pytest.raises(DecryptionError) as caught:
+        cipher.open(value, "k")
+    assert caught.value.reason == "format"
 
 
 def test_a_flipped_bit_is_a_decryption_error(cipher: Cipher) -> None:
