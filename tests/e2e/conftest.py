@@ -33,9 +33,9 @@ def quick_retries() -> Iterator[None]:
 
 
 @contextmanager
-def running_sandbox(workdir: Path) -> Iterator[Sandbox]:
+def running_sandbox(workdir: Path, resync_seconds: float = RESYNC_SECONDS) -> Iterator[Sandbox]:
     """A started sandbox; afterwards the operator log's tail goes to stderr (pytest shows it on failure)."""
-    box = Sandbox(workdir, resync_seconds=RESYNC_SECONDS).start()
+    box = Sandbox(workdir, resync_seconds=resync_seconds).start()
     try:
         yield box
     finally:

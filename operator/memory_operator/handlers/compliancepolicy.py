@@ -1,17 +1,19 @@
 """kopf handlers for CompliancePolicy, and the index of tenants by policy that makes a policy change reach
-exactly its bound tenants (no scan of all tenants)."""
+exactly its bound tenants (no scan of all tenants). The policy's handlers write the policy's status only; its
+tenants are asked for a reconcile (handlers.requests) and their own handler writes theirs."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import kopf
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, CompliancePolicy, MemoryTenant
-from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
+from memory_operator.clients.kube import KubeError
+from memory_operator.errors import KubernetesApiError
+from memory_operator.handlers.requests import request_reconcile
+from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, retry_delay, run_finalizer
 from memory_operator.reconcilers import compliancepolicy as reconciler
-from memory_operator.reconcilers import memorytenant as tenant_reconciler
 from memory_operator.reconcilers.common import Event
 
 
@@ -29,36 +31,31 @@ def _bound(kwargs: dict[str, Any], name: str) -> list[str]:
 
 
 @kopf.on.create(GROUP, VERSION, CompliancePolicy.plural)
-def policy_created(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **kwargs: Any
-) -> None:
-    # Only tenants that were waiting for it; the others are being handled on their own.
-    _sync_and_resync(body, patch, memo, retry, logger, kwargs, only_reason="PolicyNotFound")
-
-
 @kopf.on.update(GROUP, VERSION, CompliancePolicy.plural, field="spec")
 def policy_changed(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **kwargs: Any
 ) -> None:
-    # Valid or not, the bound tenants must see the change now (a conflict shows on them too).
-    _sync_and_resync(body, patch, memo, retry, logger, kwargs, only_reason=None)
+    _sync(body, patch, memo, retry, logger, _bound(kwargs, body["metadata"]["name"]))
 
 
-def _sync_and_resync(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    retry: int,
-    logger: Logger,
-    kwargs: dict[str, Any],
-    only_reason: str | None,
-) -> None:
-    bound = _bound(kwargs, body["metadata"]["name"])
-    try:
-        _sync(body, patch, memo, retry, logger, bound)
-    finally:
-        for key in bound:
-            _resync_tenant(key, memo, logger, only_reason=only_reason)
+@kopf.on.create(GROUP, VERSION, CompliancePolicy.plural)
+@kopf.on.update(GROUP, VERSION, CompliancePolicy.plural, field="spec")
+def policy_nudges_tenants(body: kopf.Body, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
+    """Valid or not, each bound tenant must see the change now (a conflict shows on it too): ask each for a
+    reconcile, which its own handler runs and writes its own status from. One that cannot be asked does not
+    keep the others from being asked; this handler then retries."""
+    meta = body["metadata"]
+    cause = f"{CompliancePolicy.kind}/{meta['name']}@{meta.get('resourceVersion', '')}"
+    failed = []
+    for key in _bound(kwargs, meta["name"]):
+        namespace, name = key.split("/", 1)
+        try:
+            request_reconcile(memo.deps, MemoryTenant.plural, namespace, name, cause)
+        except KubeError as exc:
+            failed.append(f"{key}: {exc}")
+    if failed:
+        delay = retry_delay(KubernetesApiError(""), int(kwargs.get("retry", 0)), memo.deps.retry_scale)
+        raise kopf.TemporaryError(f"reconcile not requested of {len(failed)} tenant(s): {'; '.join(failed)}", delay)
 
 
 @kopf.on.resume(GROUP, VERSION, CompliancePolicy.plural)
@@ -85,27 +82,3 @@ def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logge
         CompliancePolicy, lambda policy, deps: reconciler.reconcile(policy, deps, bound), body, patch, memo, retry,
         logger,
     )  # fmt: skip
-
-
-def _resync_tenant(key: str, memo: kopf.Memo, logger: Logger, only_reason: str | None = None) -> None:
-    """Run a tenant's reconcile now, through the same path as its own handlers, and write its status.
-
-    With `only_reason`, only a tenant whose Ready condition currently has that reason is touched.
-    """
-    namespace, name = key.split("/", 1)
-    deps = memo.deps
-    body = deps.kube.get_namespaced_object(MemoryTenant.plural, namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return
-    if only_reason is not None:
-        conditions = (body.get("status") or {}).get("conditions") or []
-        if not any(c.get("type") == "Ready" and c.get("reason") == only_reason for c in conditions):
-            return
-    patch = kopf.Patch()
-    # A failure is in the status written below; the tenant's own timer retries.
-    with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
-        reconcile_body(MemoryTenant, tenant_reconciler.reconcile, kopf.Body(body), patch, memo, 0, logger)
-    if patch.get("status"):
-        status, version = dict(patch["status"]), body["metadata"]["resourceVersion"]
-        if not deps.kube.patch_namespaced_status(MemoryTenant.plural, namespace, name, status, version):
-            logger.info("tenant %s changed meanwhile; its own handler reconciles it", key)

@@ -1,4 +1,5 @@
-"""kopf handlers for MemoryTenant: one reconcile for create/update/resume/timer; a finalizer for deletion."""
+"""kopf handlers for MemoryTenant: one reconcile for create/update/resume/timer and for reconcile requests (a
+policy it names changed, or someone changed a Secret or CronJob it owns); a finalizer for deletion."""
 
 from __future__ import annotations
 
@@ -9,23 +10,75 @@ from pydantic import ValidationError
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTenantStatus
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
+from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
 from memory_operator.deps import Deps
+from memory_operator.handlers.requests import request_reconcile, requested
 from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
 from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
 
+__all__ = ["OWNED", "OWNED_SELECTOR", "owner_tenant"]
+
+#: the kinds of child a tenant owns that are watched (kubebuilder's Owns()), and the label selector the watches
+#: send to the API server (startup.configure), so the operator is only ever sent the children it wrote
+OWNED = (("v1", "secrets"), ("batch", "v1", "cronjobs"))
+OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+#: how long a child's change waits for the operator's own write of that child, if one is in flight, to answer
+ECHO_WAIT = 10.0
+
+
+def _spec_or_request_changed(old: kopf.BodyEssence | None, new: kopf.BodyEssence | None, **_: Any) -> bool:
+    """A new spec, or a reconcile requested (handlers.requests): other changes (labels, notes) need no pass."""
+    old, new = old or {}, new or {}
+    return old.get("spec") != new.get("spec") or requested(old) != requested(new)
+
 
 @kopf.on.resume(GROUP, VERSION, MemoryTenant.plural)
 @kopf.on.create(GROUP, VERSION, MemoryTenant.plural)
-@kopf.on.update(GROUP, VERSION, MemoryTenant.plural, field="spec")
+@kopf.on.update(GROUP, VERSION, MemoryTenant.plural, when=_spec_or_request_changed)
 def tenant_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **_: Any) -> None:
     _sync(body, patch, memo, retry, logger)
 
 
 @kopf.timer(GROUP, VERSION, MemoryTenant.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def tenant_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
-    # drift repair (ACL edited, server restarted) and usage
+    # drift the API cannot tell about: an ACL edited or lost with a server restart; and usage
     _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger, periodic=True)
+
+
+def _changed_by_someone_else(
+    type: str | None, body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any
+) -> bool:
+    """A child's change worth its owner's reconcile: not the initial listing (every tenant resumes by itself), not
+    the echo of the operator's own write, and only a child a MemoryTenant owns."""
+    if type is None or owner_tenant(body) is None:
+        return False
+    meta = body.get("metadata", {})
+    namespace, name, version = str(meta.get("namespace")), str(meta.get("name")), str(meta.get("resourceVersion"))
+    return type == "DELETED" or not memo.deps.kube.wrote(resource.kind, namespace, name, version)
+
+
+@kopf.on.event(*OWNED[0], labels={MANAGED_BY_LABEL: MANAGED_BY}, when=_changed_by_someone_else)
+@kopf.on.event(*OWNED[1], labels={MANAGED_BY_LABEL: MANAGED_BY}, when=_changed_by_someone_else)
+def tenant_child_changed(
+    type: str, body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, logger: Logger, **_: Any
+) -> None:
+    # Only a request: the tenant's own handler repairs the child and writes the tenant's status.
+    meta = body["metadata"]
+    namespace, owner, version = meta["namespace"], owner_tenant(body), str(meta.get("resourceVersion"))
+    if type != "DELETED" and memo.deps.kube.wrote(resource.kind, namespace, meta["name"], version, wait=ECHO_WAIT):
+        return  # the echo of a write of ours whose response was still on its way when the filter looked
+    cause = f"{resource.kind}/{meta['name']}@{version}"
+    if owner is not None and request_reconcile(memo.deps, MemoryTenant.plural, namespace, owner, cause):
+        logger.info("%s %s %s: reconcile of MemoryTenant %s requested", resource.kind, meta["name"], type, owner)
+
+
+def owner_tenant(body: kopf.Body) -> str | None:
+    """The name of the MemoryTenant (same namespace) that controls this child, from its ownerReferences."""
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == MemoryTenant.kind and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
+            return str(ref["name"])
+    return None
 
 
 @kopf.on.delete(GROUP, VERSION, MemoryTenant.plural)
