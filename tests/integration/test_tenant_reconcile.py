@@ -110,6 +110,28 @@ def test_reconcile_again_changes_nothing_and_reuses_secret_material(
     assert second_ready.last_transition_time == first_ready.last_transition_time
 
 
+def test_the_client_knows_each_child_as_its_own_write_until_someone_else_changes_it(
+    api_client: k8s.ApiClient, engine: Engine, deps: Deps, namespace: str
+) -> None:
+    # What lets the child watch tell the echo of the operator's own write from an edit (handlers.memorytenant).
+    store = make_store(api_client, engine)
+    tenant = make_tenant(api_client, namespace, "echoes", storeRef={"name": store})
+    reconciler.reconcile(tenant, deps)
+    children = [
+        ("Secret", core(api_client).read_namespaced_secret, "echoes-memory-credentials"),
+        ("Secret", core(api_client).read_namespaced_secret, "echoes-memory-keys"),
+        ("CronJob", k8s.BatchV1Api(api_client).read_namespaced_cron_job, "echoes-memory-retention"),
+        ("CronJob", k8s.BatchV1Api(api_client).read_namespaced_cron_job, "echoes-memory-report"),
+    ]
+    for kind, read, name in children:
+        assert deps.kube.wrote(kind, namespace, name, read(name, namespace).metadata.resource_version), name
+
+    someone = {"metadata": {"labels": {"edited-by": "someone"}}}
+    core(api_client).patch_namespaced_secret("echoes-memory-credentials", namespace, someone)
+    edited = core(api_client).read_namespaced_secret("echoes-memory-credentials", namespace)
+    assert not deps.kube.wrote("Secret", namespace, "echoes-memory-credentials", edited.metadata.resource_version)
+
+
 def test_colliding_names_across_namespaces_never_share_users_or_keys(
     api_client: k8s.ApiClient, engine: Engine, deps: Deps
 ) -> None:
