@@ -23,13 +23,13 @@ from memory_operator.builders.acl import (
     audit_selector,
     glob_escape,
     hash_password,
-    normalize_getuser,
     plan_acl_users,
     setuser_args,
     shared_prefix,
     tenant_prefix,
     tenant_username,
 )
+from memory_operator.clients.redis_admin import normalize_getuser
 
 HASH = hash_password("correct horse battery staple")
 EVERY_COMMAND = frozenset(ALLOWED_COMMANDS) | frozenset(DENIED_COMMANDS) | frozenset(AUDIT_COMMANDS)

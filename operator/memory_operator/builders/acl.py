@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from memory_client import contract
-from memory_client.contract import ISOLATION_LEVELS, as_text
+from memory_client.contract import ISOLATION_LEVELS
 
 __all__ = [
     "ALLOWED_CATEGORIES",
@@ -48,7 +48,6 @@ __all__ = [
     "glob_escape",
     "hash_password",
     "job_username",
-    "normalize_getuser",
     "plan_acl_users",
     "plan_job_user",
     "results_prefix",
@@ -377,36 +376,3 @@ def setuser_args(user: AclUser, password_sha256: str, capabilities: ServerCapabi
         *_command_rules(capabilities),
         *(_selector_rule(s, capabilities) for s in user.selectors),
     ]
-
-
-def _as_map(reply: object) -> dict[str, object]:
-    if isinstance(reply, Mapping):
-        return {as_text(k): v for k, v in reply.items()}
-    if isinstance(reply, list | tuple):  # RESP2: a flat list of alternating field names and values
-        return {as_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
-    raise TypeError(f"unexpected ACL GETUSER reply of type {type(reply).__name__}")
-
-
-def _normalize_fields(fields: dict[str, object]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in fields.items():
-        if key == "selectors":
-            items = value if isinstance(value, list | tuple) else []
-            out[key] = [_normalize_fields(_as_map(s)) for s in items]
-        elif isinstance(value, list | tuple):  # flags, passwords: sets in all but form
-            out[key] = sorted(as_text(v) for v in value)
-        elif key in ("keys", "channels"):  # space-separated patterns, any order grants the same
-            out[key] = " ".join(sorted(as_text(value).split()))
-        else:  # commands: rules apply left to right, so their order is meaning
-            out[key] = as_text(value)
-    return out
-
-
-def normalize_getuser(reply: object) -> dict[str, object] | None:
-    """`ACL GETUSER` (RESP2 list or RESP3 map, bytes or str) as a comparable dict; None for no such user.
-
-    Nothing meaningful is removed: two normalized replies are equal exactly when the users' rules are.
-    """
-    if reply is None:
-        return None
-    return _normalize_fields(_as_map(reply))
