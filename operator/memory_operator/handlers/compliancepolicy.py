@@ -46,13 +46,15 @@ def policy_nudges_tenants(body: kopf.Body, memo: kopf.Memo, logger: Logger, **kw
     keep the others from being asked; this handler then retries."""
     meta = body["metadata"]
     cause = f"{CompliancePolicy.kind}/{meta['name']}@{meta.get('resourceVersion', '')}"
-    failed = []
-    for key in _bound(kwargs, meta["name"]):
+    bound, failed = _bound(kwargs, meta["name"]), []
+    for key in bound:
         namespace, name = key.split("/", 1)
         try:
             request_reconcile(memo.deps, MemoryTenant.plural, namespace, name, cause)
         except KubeError as exc:
             failed.append(f"{key}: {exc}")
+    if len(bound) > len(failed):
+        logger.info("reconcile requested of %d bound MemoryTenant(s)", len(bound) - len(failed))
     if failed:
         delay = retry_delay(KubernetesApiError(""), int(kwargs.get("retry", 0)), memo.deps.retry_scale)
         raise kopf.TemporaryError(f"reconcile not requested of {len(failed)} tenant(s): {'; '.join(failed)}", delay)
