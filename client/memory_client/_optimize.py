@@ -150,6 +150,7 @@ class ContextOptimizer:
                 break
             keep.add(i)
             left -= costs[i]
+        recent = set(keep)
         older = sorted(
             (i for i in range(len(messages)) if i not in keep and i < min(keep, default=len(messages))),
             key=lambda i: (-self.scorer.score(messages[i]), -i),
@@ -160,12 +161,32 @@ class ContextOptimizer:
             if self.scorer.score(messages[i]) > 0 and costs[i] <= left - reserve:
                 keep.add(i)
                 left -= costs[i]
-        dropped = [m for i, m in enumerate(messages) if i not in keep]
-        summary = self.summarizer.summarize(dropped, previous_summary) if dropped or previous_summary else None
+        extras = sorted(keep - recent, key=lambda i: (self.scorer.score(messages[i]), i))  # least important first
+        while True:
+            dropped = [m for i, m in enumerate(messages) if i not in keep]
+            summary = self.summarizer.summarize(dropped, previous_summary) if dropped or previous_summary else None
+            room = budget - sum(costs[i] for i in keep) - MESSAGE_OVERHEAD
+            fitted = self._fit(summary, room) if summary else None
+            if fitted == summary or not extras:
+                break
+            keep.discard(extras.pop(0))  # the summary does not fit whole: fold an older message into it instead
+        summary = fitted  # the budget is a bound: a summary that still does not fit is cut to the room left
         kept = [m for i, m in enumerate(messages) if i in keep]
         optimized = sum(costs[i] for i in keep) + (self.counter.count(summary) + MESSAGE_OVERHEAD if summary else 0)
         stats = OptimizationStats(len(messages), len(kept), len(dropped), original, optimized)
         return self._record(OptimizedContext(kept, summary, stats))
+
+    def _fit(self, summary: str, room: int) -> str | None:
+        """`summary` cut to at most `room` tokens: whole lines from the end, then words; None when nothing fits."""
+        if self.counter.count(summary) <= room:
+            return summary
+        lines = summary.split("\n")
+        while len(lines) > 1 and self.counter.count("\n".join(lines)) > room:
+            lines.pop()
+        words = "\n".join(lines).split(" ")
+        while words and self.counter.count(" ".join(words)) > room:
+            words.pop()
+        return " ".join(words) or None
 
     def _record(self, result: OptimizedContext) -> OptimizedContext:
         totals = self._totals

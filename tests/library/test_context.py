@@ -45,6 +45,21 @@ def test_optimizer_keeps_recent_and_important_and_summarizes_the_rest() -> None:
     assert optimizer.statistics()["optimizations"] == 1
 
 
+def test_the_budget_bounds_the_summary_too() -> None:
+    """At a tight budget the summary costs more than the room reserved for it: an older message is folded into it
+    instead of kept, and what still does not fit is cut, so the result never exceeds the budget."""
+    history = [IMPORTANT, *SMALL_TALK * 10]
+    optimizer = ContextOptimizer(counter=COUNTER, keep_recent=2)
+    for budget in (20, 30, 40, 45, 50, 60, 80):
+        result = optimizer.optimize(history, budget=budget)
+        spent = sum(map(optimizer.tokens, result.messages))
+        spent += optimizer.tokens(Message("system", result.summary)) if result.summary else 0
+        assert spent == result.stats.optimized_tokens <= budget, budget
+        assert result.messages[-2:] == history[-2:]  # the recent messages stay
+    tight = optimizer.optimize(history, budget=40)
+    assert "4471" in (tight.summary or "")  # folded into the summary, not lost
+
+
 def test_optimizer_passes_a_history_that_fits_through_untouched() -> None:
     result = ContextOptimizer(counter=COUNTER).optimize(SMALL_TALK, budget=1000)
     assert result.messages == SMALL_TALK and result.summary is None and result.stats.compression_ratio == 1
