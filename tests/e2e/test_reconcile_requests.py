@@ -136,3 +136,21 @@ def test_a_policy_edit_reaches_each_bound_tenant_and_one_tenants_conflict_stops_
     shared = get_json(slow_timer, "compliancepolicy", "requests-shared")
     assert condition(shared)["status"] == "True"
     assert shared["status"]["requirements"]["messageRetentionDays"] == 30
+
+
+def test_a_policys_bound_tenants_follow_a_tenant_naming_it_and_going_long_before_the_timer(
+    slow_timer: Sandbox,
+) -> None:
+    apply(slow_timer, policy("requests-counted", frameworks=["SOX"]))
+    wait_until(lambda: condition(get_json(slow_timer, "compliancepolicy", "requests-counted")).get("status") == "True")
+
+    def bound() -> int:
+        return int((get_json(slow_timer, "compliancepolicy", "requests-counted").get("status") or {})["boundTenants"])
+
+    started = time.monotonic()
+    apply(slow_timer, tenant_manifest("owned", "counted", policyRefs=[{"name": "requests-counted"}]))
+    wait_until(lambda: bound() == 1, timeout=PROMPT, what="boundTenants 1")
+    report("tenant names a policy -> boundTenants follows", time.monotonic() - started)
+
+    slow_timer.kubectl("delete", "memorytenant", "counted", "-n", "owned")
+    wait_until(lambda: bound() == 0, timeout=PROMPT, what="boundTenants 0 once the tenant is gone")

@@ -15,7 +15,7 @@ import pytest
 
 from memory_operator.clients.kube import KubeError, OwnWrites
 from memory_operator.handlers import compliancepolicy, memorytenant
-from memory_operator.handlers.requests import REQUEST_ANNOTATION
+from memory_operator.handlers.requests import REQUEST_ANNOTATION, spec_or_request_changed
 
 LOG = logging.getLogger("test")
 SECRETS = kopf.Resource("", "v1", "secrets", kind="Secret", namespaced=True)
@@ -34,6 +34,12 @@ class FakeKube:
         if f"{namespace}/{name}" in self.refuse:
             raise KubeError(f"annotating {plural} {namespace}/{name}: HTTP 500", 500)
         self.annotated.append((plural, namespace, name, annotations))
+        return True
+
+    def annotate_cluster_object(self, plural: str, name: str, annotations: dict[str, str]) -> bool:
+        if name in self.refuse:
+            raise KubeError(f"annotating {plural}/{name}: HTTP 500", 500)
+        self.annotated.append((plural, "", name, annotations))
         return True
 
     def wrote(self, kind: str, namespace: str, name: str, resource_version: str, wait: float = 0.0) -> bool:
@@ -118,7 +124,7 @@ def test_a_policy_no_tenant_names_asks_nothing() -> None:
 def test_a_tenant_update_wakes_its_handler_for_a_new_spec_or_a_request_only(
     old: dict[str, Any], new: dict[str, Any], wakes: bool
 ) -> None:
-    assert memorytenant._spec_or_request_changed(old=old, new=new) is wakes
+    assert spec_or_request_changed(old=old, new=new) is wakes
 
 
 def test_someone_elses_edit_of_a_child_asks_its_owner_for_a_reconcile() -> None:
@@ -208,3 +214,46 @@ def test_the_child_handler_asks_nothing_for_an_echo_its_filter_could_not_tell_ye
         type="MODIFIED", body=child(version="12"), resource=SECRETS, memo=memo(kube), logger=LOG
     )
     assert kube.annotated == []
+
+
+def tenant_body(*policies: str) -> kopf.Body:
+    return kopf.Body(
+        {
+            "kind": "MemoryTenant",
+            "metadata": {"name": "alpha", "namespace": "team", "resourceVersion": "30"},
+            "spec": {"policyRefs": [{"name": p} for p in policies]},
+        }
+    )
+
+
+def test_a_new_tenant_asks_the_policies_it_names_to_count_it() -> None:
+    kube = FakeKube()
+    body = tenant_body("sox", "gdpr")
+    memorytenant.tenant_binds_policies(body=body, spec=body["spec"], memo=memo(kube))
+    cause = {REQUEST_ANNOTATION: "MemoryTenant/team/alpha@30"}
+    assert kube.annotated == [("compliancepolicies", "", "gdpr", cause), ("compliancepolicies", "", "sox", cause)]
+
+
+def test_a_tenant_that_changes_its_policies_asks_only_those_it_started_or_stopped_naming() -> None:
+    kube = FakeKube()
+    memorytenant.tenant_rebinds_policies(
+        body=tenant_body("gdpr", "hipaa"),
+        old=[{"name": "gdpr"}, {"name": "sox"}],
+        new=[{"name": "gdpr"}, {"name": "hipaa"}],
+        memo=memo(kube),
+    )
+    assert [call[2] for call in kube.annotated] == ["hipaa", "sox"]
+
+
+def test_a_tenant_gone_asks_the_policies_it_named_and_a_refusal_is_only_logged() -> None:
+    kube = FakeKube(refuse=frozenset({"sox"}))
+    memorytenant.tenant_left_policies(body=tenant_body("sox", "gdpr"), memo=memo(kube), logger=LOG)
+    assert [call[2] for call in kube.annotated] == ["gdpr"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "names"),
+    [({}, set()), ({"policyRefs": None}, set()), ({"policyRefs": [{"name": "a"}, "junk", {}]}, {"a"}), (None, set())],
+)
+def test_policy_names_tolerate_any_spec_shape(spec: Any, names: set[str]) -> None:
+    assert memorytenant.policy_names(spec) == names

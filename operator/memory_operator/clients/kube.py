@@ -258,6 +258,19 @@ class KubeClient:
             _raise(exc, f"annotating {plural} {namespace}/{name}")
         return True
 
+    def annotate_cluster_object(self, plural: str, name: str, annotations: dict[str, str]) -> bool:
+        """Merge-patch annotations onto one of our cluster-scoped objects; False when it is gone."""
+        body = {"metadata": {"annotations": annotations}}
+        try:
+            self._custom.patch_cluster_custom_object(
+                GROUP, VERSION, plural, name, body, _content_type=_MERGE, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            _raise(exc, f"annotating {plural}/{name}")
+        return True
+
     def patch_namespaced_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> bool:

@@ -1,6 +1,7 @@
 """kopf handlers for CompliancePolicy, and the index of tenants by policy that makes a policy change reach
 exactly its bound tenants (no scan of all tenants). The policy's handlers write the policy's status only; its
-tenants are asked for a reconcile (handlers.requests) and their own handler writes theirs."""
+tenants are asked for a reconcile (handlers.requests) and their own handler writes theirs; a tenant that starts or
+stops naming the policy asks it the same way, so status.boundTenants follows."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import kopf
 from memory_operator.api.v1alpha1 import GROUP, VERSION, CompliancePolicy, MemoryTenant
 from memory_operator.clients.kube import KubeError
 from memory_operator.errors import KubernetesApiError
-from memory_operator.handlers.requests import request_reconcile
+from memory_operator.handlers.requests import request_reconcile, spec_or_request_changed
 from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, retry_delay, run_finalizer
 from memory_operator.reconcilers import compliancepolicy as reconciler
 from memory_operator.reconcilers.common import Event
@@ -31,7 +32,7 @@ def _bound(kwargs: dict[str, Any], name: str) -> list[str]:
 
 
 @kopf.on.create(GROUP, VERSION, CompliancePolicy.plural)
-@kopf.on.update(GROUP, VERSION, CompliancePolicy.plural, field="spec")
+@kopf.on.update(GROUP, VERSION, CompliancePolicy.plural, when=spec_or_request_changed)
 def policy_changed(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **kwargs: Any
 ) -> None:
@@ -63,7 +64,7 @@ def policy_nudges_tenants(body: kopf.Body, memo: kopf.Memo, logger: Logger, **kw
 @kopf.on.resume(GROUP, VERSION, CompliancePolicy.plural)
 @kopf.timer(GROUP, VERSION, CompliancePolicy.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def policy_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
-    # On start and periodically: status.boundTenants follows tenants binding and unbinding.
+    # On start and periodically, besides the tenants' requests: status.boundTenants follows the index.
     bound = _bound(kwargs, body["metadata"]["name"])
     _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger, bound)
 

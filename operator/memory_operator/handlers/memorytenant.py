@@ -1,5 +1,6 @@
 """kopf handlers for MemoryTenant: one reconcile for create/update/resume/timer and for reconcile requests (a
-policy it names changed, or someone changed a Secret or CronJob it owns); a finalizer for deletion."""
+policy it names changed, or someone changed a Secret or CronJob it owns); a finalizer for deletion; and requests
+to the policies it starts or stops naming (they count their bound tenants)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant, MemoryTenantStatus
+from memory_operator.api.v1alpha1 import GROUP, VERSION, CompliancePolicy, MemoryTenant, MemoryTenantStatus
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
 from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
+from memory_operator.clients.kube import KubeError
 from memory_operator.deps import Deps
-from memory_operator.handlers.requests import request_reconcile, requested
-from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, run_finalizer
+from memory_operator.errors import KubernetesApiError
+from memory_operator.handlers.requests import request_reconcile, spec_or_request_changed
+from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, retry_delay, run_finalizer
 from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
 
-__all__ = ["OWNED", "OWNED_SELECTOR", "owner_tenant"]
+__all__ = ["OWNED", "OWNED_SELECTOR", "owner_tenant", "policy_names"]
 
 #: the kinds of child a tenant owns that are watched (kubebuilder's Owns()), and the label selector the watches
 #: send to the API server (startup.configure), so the operator is only ever sent the children it wrote
@@ -27,15 +30,9 @@ OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 ECHO_WAIT = 10.0
 
 
-def _spec_or_request_changed(old: kopf.BodyEssence | None, new: kopf.BodyEssence | None, **_: Any) -> bool:
-    """A new spec, or a reconcile requested (handlers.requests): other changes (labels, notes) need no pass."""
-    old, new = old or {}, new or {}
-    return old.get("spec") != new.get("spec") or requested(old) != requested(new)
-
-
 @kopf.on.resume(GROUP, VERSION, MemoryTenant.plural)
 @kopf.on.create(GROUP, VERSION, MemoryTenant.plural)
-@kopf.on.update(GROUP, VERSION, MemoryTenant.plural, when=_spec_or_request_changed)
+@kopf.on.update(GROUP, VERSION, MemoryTenant.plural, when=spec_or_request_changed)
 def tenant_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, logger: Logger, **_: Any) -> None:
     _sync(body, patch, memo, retry, logger)
 
@@ -71,6 +68,51 @@ def tenant_child_changed(
     cause = f"{resource.kind}/{meta['name']}@{version}"
     if owner is not None and request_reconcile(memo.deps, MemoryTenant.plural, namespace, owner, cause):
         logger.info("%s %s %s: reconcile of MemoryTenant %s requested", resource.kind, meta["name"], type, owner)
+
+
+# A policy's status counts the tenants that name it (status.boundTenants): the policies a tenant starts or stops
+# naming, and those it named when it is gone (out of the index by then), are asked to count again.
+@kopf.on.create(GROUP, VERSION, MemoryTenant.plural)
+def tenant_binds_policies(body: kopf.Body, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
+    _ask_policies(body, memo, policy_names(spec), int(kwargs.get("retry", 0)))
+
+
+@kopf.on.update(GROUP, VERSION, MemoryTenant.plural, field="spec.policyRefs")
+def tenant_rebinds_policies(body: kopf.Body, old: Any, new: Any, memo: kopf.Memo, **kwargs: Any) -> None:
+    changed = policy_names({"policyRefs": old}) ^ policy_names({"policyRefs": new})
+    _ask_policies(body, memo, changed, int(kwargs.get("retry", 0)))
+
+
+def _gone(type: str | None, **_: Any) -> bool:
+    return type == "DELETED"
+
+
+@kopf.on.event(GROUP, VERSION, MemoryTenant.plural, when=_gone)
+def tenant_left_policies(body: kopf.Body, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    try:
+        _ask_policies(body, memo, policy_names(body.get("spec") or {}), 0)
+    except kopf.TemporaryError as exc:  # a watch event is not retried: the policies' timer counts again
+        logger.warning("%s", exc)
+
+
+def _ask_policies(body: kopf.Body, memo: kopf.Memo, names: set[str], retry: int) -> None:
+    meta = body["metadata"]
+    cause = f"{MemoryTenant.kind}/{meta['namespace']}/{meta['name']}@{meta.get('resourceVersion', '')}"
+    failed = []
+    for name in sorted(names):
+        try:
+            request_reconcile(memo.deps, CompliancePolicy.plural, None, name, cause)
+        except KubeError as exc:
+            failed.append(f"{name}: {exc}")
+    if failed:
+        delay = retry_delay(KubernetesApiError(""), retry, memo.deps.retry_scale)
+        raise kopf.TemporaryError(f"reconcile not requested of CompliancePolicy {'; '.join(failed)}", delay)
+
+
+def policy_names(spec: Any) -> set[str]:
+    """The CompliancePolicies a tenant spec names (spec.policyRefs[].name), tolerating any shape."""
+    refs = (spec or {}).get("policyRefs") or []
+    return {str(ref["name"]) for ref in refs if isinstance(ref, dict) and ref.get("name")}
 
 
 def owner_tenant(body: kopf.Body) -> str | None:

@@ -11,18 +11,28 @@ from typing import Any
 
 from memory_operator.deps import Deps
 
-__all__ = ["REQUEST_ANNOTATION", "request_reconcile", "requested"]
+__all__ = ["REQUEST_ANNOTATION", "request_reconcile", "requested", "spec_or_request_changed"]
 
 #: set by whatever asked for the reconcile: `<Kind>/<name>@<its resourceVersion>`; anyone may set it to force one
 REQUEST_ANNOTATION = "reconcile.agentmemory.io/requested-by"
 
 
-def request_reconcile(deps: Deps, plural: str, namespace: str, name: str, cause: str) -> bool:
-    """Ask for a reconcile of `plural` `namespace/name` on behalf of `cause`; False when that object is gone.
+def request_reconcile(deps: Deps, plural: str, namespace: str | None, name: str, cause: str) -> bool:
+    """Ask for a reconcile of `plural` `namespace/name` (`namespace` None: cluster-scoped) on behalf of `cause`;
+    False when that object is gone.
 
     The same cause twice is one request: the annotation's value does not change, so no handler wakes again.
     """
-    return deps.kube.annotate_namespaced_object(plural, namespace, name, {REQUEST_ANNOTATION: cause})
+    annotations = {REQUEST_ANNOTATION: cause}
+    if namespace is None:
+        return deps.kube.annotate_cluster_object(plural, name, annotations)
+    return deps.kube.annotate_namespaced_object(plural, namespace, name, annotations)
+
+
+def spec_or_request_changed(old: Any, new: Any, **_: Any) -> bool:
+    """An update handler's filter: a new spec, or a reconcile requested; other changes (labels, notes) need none."""
+    old, new = old or {}, new or {}
+    return bool(old.get("spec") != new.get("spec") or requested(old) != requested(new))
 
 
 def requested(essence: Any) -> str | None:
