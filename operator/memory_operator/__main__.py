@@ -28,6 +28,11 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL ('' to disable)"
     )
+    parser.add_argument(
+        "--no-watch-secrets", dest="watch_secrets", action="store_false",
+        help="do not watch the Secrets the operator wrote (it then needs no list/watch on Secrets, and an edited "
+        "tenant Secret is repaired by the periodic pass instead of at once)",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="log warnings and errors only (default: INFO)")
     parser.add_argument("--verbose", "--debug", dest="debug", action="store_true", help="log at DEBUG")
     parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full", help="log line format")
@@ -48,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
 
         known = [ns for ns in os.environ.get(ADMIN_NAMESPACES_ENV, "").split(",") if ns]
         os.environ[ADMIN_NAMESPACES_ENV] = ",".join([*known, *args.admin_secret_namespace])
+
+    if not args.watch_secrets:  # read when the handlers register, just below
+        from memory_operator.deps import WATCH_SECRETS_ENV  # noqa: PLC0415 - keep `--help` fast
+
+        os.environ[WATCH_SECRETS_ENV] = "false"
 
     import memory_operator.handlers  # noqa: F401, PLC0415 - registers the handlers with kopf
     from memory_operator.metrics import Metrics  # noqa: PLC0415 - keep `--help` fast

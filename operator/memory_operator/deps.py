@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_OPERATOR_NAMESPACE",
     "NAMESPACE_ENV",
     "RETRY_SCALE_ENV",
+    "WATCH_SECRETS_ENV",
     "Deletions",
     "Deps",
     "operator_namespace",
@@ -32,6 +33,8 @@ DEFAULT_OPERATOR_NAMESPACE = "memory-system"
 NAMESPACE_ENV = "AGENTMEMORY_NAMESPACE"
 #: more namespaces MemoryStore admin Secrets may be read from, comma-separated (also --admin-secret-namespace)
 ADMIN_NAMESPACES_ENV = "AGENTMEMORY_ADMIN_SECRET_NAMESPACES"
+#: "false": no watch on Secrets is registered (`--no-watch-secrets`); the operator then needs no list/watch on them
+WATCH_SECRETS_ENV = "AGENTMEMORY_WATCH_SECRETS"
 #: a factor on every retry delay (default 1; the e2e tests run them in a tenth of the time)
 RETRY_SCALE_ENV = "AGENTMEMORY_RETRY_SCALE"
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

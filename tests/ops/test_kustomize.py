@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+import memory_operator.__main__
 from tests.ops.conftest import ROOT, kustomize
 
 DEPLOY = ROOT / "deploy"
@@ -129,3 +130,30 @@ def test_tenant_cronjobs_run_the_operators_own_image(rendered: list[dict[str, An
     operator = container(rendered)
     env = {e["name"]: e.get("value") for e in operator.get("env", [])}
     assert env["AGENTMEMORY_JOB_IMAGE"] == operator["image"]
+
+
+def _secrets_verbs(docs: list[dict[str, Any]]) -> set[str]:
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "agent-memory-operator"]
+    (rule,) = [r for r in role["rules"] if r.get("apiGroups") == [""] and "secrets" in r["resources"]]
+    return set(rule["verbs"])
+
+
+def test_the_secrets_by_name_component_drops_list_and_watch_and_passes_the_flag(tmp_path: Path) -> None:
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    relative = Path(*[".."] * len(overlay.parts[1:]), *ROOT.parts[1:])  # kustomize takes relative roots only
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [str(relative / "deploy" / "base")],
+                "components": [str(relative / "deploy" / "components" / "secrets-by-name")],
+            }
+        )
+    )
+    docs = kustomize(overlay)
+    assert {"list", "watch"} <= _secrets_verbs(kustomize(DEPLOY / "base"))
+    assert _secrets_verbs(docs) == {"get", "create", "patch", "delete"}
+    args = container(docs)["args"]
+    assert "--no-watch-secrets" in args
+    parsed = memory_operator.__main__.parser().parse_args(args)
+    assert parsed.watch_secrets is False

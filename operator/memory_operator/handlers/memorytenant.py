@@ -4,6 +4,7 @@ to the policies it starts or stops naming (they count their bound tenants)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import kopf
@@ -13,7 +14,7 @@ from memory_operator.api.v1alpha1 import GROUP, VERSION, CompliancePolicy, Memor
 from memory_operator.api.v1alpha1.common import ObjectMeta, lenient_status
 from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
 from memory_operator.clients.kube import KubeError
-from memory_operator.deps import Deps
+from memory_operator.deps import WATCH_SECRETS_ENV, Deps
 from memory_operator.errors import KubernetesApiError
 from memory_operator.handlers.requests import request_reconcile, spec_or_request_changed
 from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body, retry_delay, run_finalizer
@@ -23,8 +24,11 @@ from memory_operator.reconcilers.common import Outcome
 __all__ = ["OWNED", "OWNED_SELECTOR", "owner_tenant", "policy_names"]
 
 #: the kinds of child a tenant owns that are watched (kubebuilder's Owns()), and the label selector the watches
-#: send to the API server (startup.configure), so the operator is only ever sent the children it wrote
-OWNED = (("v1", "secrets"), ("batch", "v1", "cronjobs"))
+#: send to the API server (startup.configure), so the operator is only ever sent the children it wrote. Secrets
+#: only unless `--no-watch-secrets` (WATCH_SECRETS_ENV=false): then the operator needs no list/watch on
+#: Secrets, and the periodic pass repairs an edited one.
+SECRETS, CRONJOBS = ("v1", "secrets"), ("batch", "v1", "cronjobs")
+OWNED = (SECRETS, CRONJOBS) if os.environ.get(WATCH_SECRETS_ENV, "true").lower() != "false" else (CRONJOBS,)
 OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 #: how long a child's change waits for the operator's own write of that child, if one is in flight, to answer
 ECHO_WAIT = 10.0
@@ -55,8 +59,13 @@ def _changed_by_someone_else(
     return type == "DELETED" or not memo.deps.kube.wrote(resource.kind, namespace, name, version)
 
 
-@kopf.on.event(*OWNED[0], labels={MANAGED_BY_LABEL: MANAGED_BY}, when=_changed_by_someone_else)
-@kopf.on.event(*OWNED[1], labels={MANAGED_BY_LABEL: MANAGED_BY}, when=_changed_by_someone_else)
+def _for_each_owned_kind(handler: Any) -> Any:
+    for kind in OWNED:
+        handler = kopf.on.event(*kind, labels={MANAGED_BY_LABEL: MANAGED_BY}, when=_changed_by_someone_else)(handler)
+    return handler
+
+
+@_for_each_owned_kind
 def tenant_child_changed(
     type: str, body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, logger: Logger, **_: Any
 ) -> None:
