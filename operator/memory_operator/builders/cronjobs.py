@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memory_client import contract
 from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
 from memory_operator.builders.meta import (
     JOB_SERVICE_ACCOUNT,
@@ -35,7 +36,7 @@ __all__ = [
     "retention_cronjob",
 ]
 
-JOBS = ("retention", "report")
+JOBS = (contract.JOB_RETENTION, contract.JOB_REPORT)
 ROLE_REPORT = "compliance-report"
 ROLE_JOB_SERVICE_ACCOUNT = "job-service-account"
 
@@ -141,12 +142,12 @@ def _cronjob(tenant: MemoryTenant, job: str, schedule: str, image: str) -> dict[
 
 def retention_cronjob(tenant: MemoryTenant, image: str) -> dict[str, Any]:
     """Daily enforcement of the effective retention on the tenant's data."""
-    return _cronjob(tenant, "retention", RETENTION_SCHEDULE, image)
+    return _cronjob(tenant, contract.JOB_RETENTION, RETENTION_SCHEDULE, image)
 
 
 def report_cronjob(tenant: MemoryTenant, policy: Requirements, image: str) -> dict[str, Any]:
     """The compliance report, on the effective policy's schedule."""
-    return _cronjob(tenant, "report", policy.report_schedule, image)
+    return _cronjob(tenant, contract.JOB_REPORT, policy.report_schedule, image)
 
 
 def report_configmap(tenant: MemoryTenant, report_json: str, markdown: str) -> dict[str, Any]:

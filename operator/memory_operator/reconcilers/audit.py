@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
+from memory_client import contract
 from memory_client.seal import Breach, Seal, advance, entry_key, entry_ms
 from memory_operator.api.conditions import Condition
 from memory_operator.api.v1alpha1 import MemoryTenant, Requirements
@@ -32,7 +33,6 @@ __all__ = ["MAX_SEAL_ENTRIES", "SealPass", "audit_status", "compliant_condition"
 
 #: Entries verified per pass at most; a trail that grew more continues from there on the next pass.
 MAX_SEAL_ENTRIES: Final = 100_000
-_DAY_MS: Final = 86_400_000
 _KEY_BYTES: Final = 32
 _lock = threading.Lock()
 
@@ -105,7 +105,7 @@ def seal_trail(
     new = advance(seal, info, head, newer, now_ms)
     trimmed = 0
     if policy.audit_retention_days is not None and info is not None and new.head and not new.breach:
-        new, trimmed = _trim(admin, stream, where, key, new, now_ms - policy.audit_retention_days * _DAY_MS)
+        new, trimmed = _trim(admin, stream, where, key, new, now_ms - policy.audit_retention_days * contract.DAY_MS)
     if stored is None or _moved(stored, new):
         admin.write_hash(where, new.signed(key))
     events = []

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
+from memory_client import contract
 from memory_operator.api.conditions import find_condition
 from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
 from memory_operator.api.v1alpha1.memorytenant import (
@@ -344,7 +345,7 @@ class _CredentialsSecret:
         return secrets.token_urlsafe(PASSWORD_BYTES)
 
     def read(self, secret: dict[str, Any]) -> str | None:
-        return secret_value(secret, "REDIS_PASSWORD") or None
+        return secret_value(secret, contract.Env.REDIS_PASSWORD) or None
 
 
 class _JobCredentialsSecret(_CredentialsSecret):
@@ -523,7 +524,7 @@ def _evidence(
         _survey(tenant, policy, admin, sealed.seal.sealed_at or int(now.timestamp() * 1000))
     jobs = _job_runs(records)
     guard()
-    compliance, failed = _publish_report(tenant, records["report"], deps)
+    compliance, failed = _publish_report(tenant, records[contract.JOB_REPORT], deps)
     usage = Usage(keys=measured.keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
     return _Evidence(usage, sealed, jobs, compliance, failed)
 
@@ -645,12 +646,12 @@ SURVEY_INTERVAL_MS = 3_600_000
 def _survey(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, now_ms: int) -> None:
     """Every hour, evidence over every key of the tenant, whoever wrote it, at `jobs:<ns>:<tenant>:facts` for the
     report job: tenant and job users may not SCAN, so only the operator can see keys written around the library."""
-    key = _job_key(tenant, "facts")
+    key = _job_key(tenant, contract.JOB_FACTS)
     at = admin.read_hash(key).get("at", "")
     if at.isdigit() and now_ms - int(at) < SURVEY_INTERVAL_MS:
         return
     days = policy.message_retention_days
-    cutoff = None if days is None else now_ms - days * 86_400_000
+    cutoff = None if days is None else now_ms - days * contract.DAY_MS
     ns, name = tenant.namespace, tenant.name
     counts = admin.survey(
         acl.tenant_prefix(ns, name), acl.shared_prefix(ns, name), cutoff, encryption_in_force(tenant, policy)
@@ -705,8 +706,8 @@ def _drift_event(username: str, change: AclChange, now: datetime) -> dict[str, s
     return {
         "v": "1",
         "ts": str(int(now.timestamp() * 1000)),
-        "actor": "agent-memory-operator",
-        "action": "acl.drift_repaired",
+        "actor": contract.AUDIT_ACTOR,
+        "action": contract.DRIFT_ACTION,
         "target": username,
         "n": "1",
         "detail": _drift_word(change),
