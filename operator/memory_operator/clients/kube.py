@@ -141,7 +141,8 @@ class KubeClient:
             raise  # unreachable, for type checkers
 
     def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        # By name only: the operator never lists Secrets (a list returns every Secret's data).
+        # By name: no code here lists Secrets (a list returns every Secret's data); only kopf's watch of those the
+        # operator wrote does, through the label selector, and not at all under --no-watch-secrets.
         return self._read(self._core.read_namespaced_secret, "Secret", namespace, name)
 
     def create_secret(self, body: dict[str, Any]) -> dict[str, Any]:
