@@ -197,25 +197,81 @@ def test_an_empty_prefix_is_refused(admin: RedisAdmin) -> None:
         admin.usage("")
 
 
+def _index(engine: Engine, prefix: str, count: int, value: bytes = b"x" * 64) -> None:
+    """`count` data keys under `prefix` with the bookkeeping the library keeps for them (size index, byte counter)."""
+    _seed(engine, prefix, count, value)
+    shared = f"{prefix}shared:"
+    with engine.admin_client() as client:
+        for start in range(0, count, 1000):
+            client.hset(
+                f"{shared}sizes", mapping={f"{prefix}{i}": len(value) for i in range(start, min(start + 1000, count))}
+            )
+        client.hincrby(f"{shared}usage", "bytes", len(value) * count)
+
+
 def _exact_bytes(engine: Engine, prefix: str) -> int:
     with engine.admin_client() as client:
         return sum(client.memory_usage(k) or 0 for k in client.scan_iter(match=f"{prefix}*", count=1000))
 
 
+#: what opening a connection and reading the statistics cost, whoever measures
+_HANDSHAKE = {"info", "hello", "auth", "client|setinfo"}
+
+
+def _commands(engine: Engine) -> dict[str, int]:
+    """Calls per command so far (INFO commandstats), connection handshakes left out."""
+    with engine.admin_client(decode_responses=True) as client:
+        stats = client.info("commandstats")
+    calls = {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
+    return {name: n for name, n in calls.items() if name not in _HANDSHAKE}
+
+
 def test_usage_is_exact_up_to_the_sample_size(engine: Engine, admin: RedisAdmin) -> None:
-    _seed(engine, "mem:us:small:", 50)
+    _index(engine, "mem:us:small:", 50)
     assert admin.usage("mem:us:small:", sample=50) == Usage(50, _exact_bytes(engine, "mem:us:small:"), False)
     assert admin.usage("mem:us:none:") == Usage(0, 0, False)
     admin.scan_delete("mem:us:small:")
 
 
 def test_usage_extrapolates_beyond_the_sample_size(engine: Engine, admin: RedisAdmin) -> None:
-    _seed(engine, "mem:us:large:", 5000)
+    _index(engine, "mem:us:large:", 5000)
     usage = admin.usage("mem:us:large:", sample=200)
     exact = _exact_bytes(engine, "mem:us:large:")
     assert usage.keys == 5000 and usage.sampled
     assert abs(usage.bytes - exact) <= exact * 0.1
     admin.scan_delete("mem:us:large:")
+
+
+def test_usage_counts_indexed_keys_that_still_exist(engine: Engine, admin: RedisAdmin) -> None:
+    _index(engine, "mem:us:gone:", 10)
+    with engine.admin_client() as client:
+        client.delete("mem:us:gone:0", "mem:us:gone:1", "mem:us:gone:2")  # expired; retention has not run yet
+        client.hset("mem:us:gone:shared:sizes", "mem:other:t:secret", 64)  # an agent's forgery outside the prefix
+        client.set("mem:other:t:secret", "x")
+        client.set("mem:us:gone:unindexed", "x")  # written around the library: the survey's to find
+    assert admin.usage("mem:us:gone:").keys == 7
+    admin.scan_delete("mem:us:gone:")
+    admin.scan_delete("mem:other:t:")
+
+
+def test_usage_costs_the_same_commands_among_any_number_of_other_keys(
+    fresh_engine: Engine, admin_of_fresh: RedisAdmin
+) -> None:
+    _index(fresh_engine, "mem:us:mine:", 10)
+    before = _commands(fresh_engine)
+    admin_of_fresh.usage("mem:us:mine:")
+    alone = _commands(fresh_engine)
+    _seed(fresh_engine, "mem:us:theirs:", 10_000)
+    crowded_before = _commands(fresh_engine)
+    admin_of_fresh.usage("mem:us:mine:")
+    crowded = _commands(fresh_engine)
+
+    def spent(after: dict[str, int], start: dict[str, int]) -> dict[str, int]:
+        return {name: calls - start.get(name, 0) for name, calls in after.items() if calls != start.get(name, 0)}
+
+    cost = spent(alone, before)
+    assert cost == spent(crowded, crowded_before)
+    assert "scan" not in cost and sum(cost.values()) <= 20
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -267,6 +323,14 @@ def test_admin_without_acl_rights_is_an_auth_failure(engine: Engine) -> None:
     finally:
         with engine.admin_client() as client:
             client.execute_command("ACL", "DELUSER", "weak-admin")
+
+
+@pytest.fixture
+def admin_of_fresh(fresh_engine: Engine) -> Iterator[RedisAdmin]:
+    with RedisAdmin(
+        fresh_engine.url, username=fresh_engine.admin_username, password=fresh_engine.admin_password
+    ) as admin:
+        yield admin
 
 
 def test_pooled_connections_recover_after_a_server_restart(fresh_engine: Engine) -> None:

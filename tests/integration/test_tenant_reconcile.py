@@ -338,6 +338,7 @@ def test_quota_exceeded_keeps_access_but_is_not_ready(
     client = login(api_client, namespace, "full-memory-credentials")
     for i in range(5):
         client.set(f"mem:{namespace}:full:k{i}", i)
+        client.hset(f"mem:{namespace}:full:shared:sizes", f"mem:{namespace}:full:k{i}", 1)  # as the library indexes
 
     outcome = reconciler.reconcile(tenant, deps)
 

@@ -108,7 +108,7 @@ class AclChange(enum.Enum):
 
 @dataclass(frozen=True)
 class Usage:
-    """Keys under a prefix and their memory; `sampled` when bytes were extrapolated from a sample."""
+    """A tenant's data keys and their memory (`RedisAdmin.usage`); `sampled` when extrapolated from a sample."""
 
     keys: int
     bytes: int
@@ -136,6 +136,14 @@ def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _as_int(reply: object) -> int:
+    """A counter or MEMORY USAGE reply; None (no such key or field) and garbage an agent wrote count as 0."""
+    try:
+        return int(cast(Any, reply))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _as_map(reply: object) -> dict[str, object]:
@@ -363,37 +371,65 @@ class RedisAdmin:
                 deleted += int(self._client.unlink(*chunk))
         return deleted
 
-    def usage(self, prefix: str, sample: int = 1000, batch: int = 500) -> Usage:
-        """Data keys under the tenant prefix `prefix` (SCAN count) and the bytes of every key (MEMORY USAGE), exact up
-        to `sample` keys.
+    def usage(self, prefix: str, sample: int = 200) -> Usage:
+        """The tenant's data keys and their bytes from what its own writes maintain, checked on a bounded sample:
+        O(sample) commands per tenant whatever else the store holds (never a SCAN; BENCHMARKS.md, steady state).
 
-        Keys are counted as `spec.quota.keys` counts them (`memory_client.contract.counts_toward_key_quota`: the
-        library's bookkeeping is left out), so status and the library's own quota check agree; bytes are every
-        key's, bookkeeping included, since they are what the store holds. Beyond `sample` keys, bytes are
-        extrapolated from the first `sample` keys SCAN returns: SCAN walks the hash table, so those are an unbiased
-        pick without needing randomness. SCAN may report a key twice while the server rehashes, so on a busy
-        keyspace the counts are upper bounds.
+        Keys: the library's size index `S sizes` (HLEN), which holds exactly the keys
+        `memory_client.contract.counts_toward_key_quota` counts, so status and the library's quota check agree.
+        Up to `sample` indexed keys (HRANDFIELD: all of them when there are no more) are checked with MEMORY
+        USAGE; an indexed key that is gone (expired before the retention job forgot it) or outside the prefix is
+        not counted, so beyond `sample` the count is HLEN scaled by the live share of the sample. Bytes: the memory
+        of the sampled keys (a shared context's access log with its context) and of the bookkeeping hashes
+        `usage`, `sizes`, `activity`; beyond `sample`, the library's byte counter scaled by the sample's memory
+        per byte recorded (`sampled`). Keys written around the library are not indexed, so not counted here: the
+        hourly survey (`survey`) sees them. Subject index sets are left out (key names only, no content).
         """
+        if not prefix:
+            raise ValueError("an empty prefix would match every key")
         shared = contract.shared_prefix(prefix)
-        keys = total = 0
-        picked: list[bytes] = []
+        index = f"{shared}{contract.SIZES}"
+        books = (f"{shared}{contract.USAGE}", index, f"{shared}{contract.ACTIVITY}")
+        raw = prefix.encode()
         with self._translate(f"measuring keys under {prefix!r}"):
-            for key in self._scan(prefix, batch):
-                total += 1
-                keys += contract.counts_toward_key_quota(as_text(key), shared)
-                if len(picked) < sample:
-                    picked.append(key)
-            sizes: list[int] = []
-            for chunk in _chunks(picked, batch):
-                with self._client.pipeline(transaction=False) as pipe:
-                    for key in chunk:
-                        pipe.memory_usage(key)
-                    # None: the key expired or was deleted since SCAN saw it.
-                    sizes.extend(int(s) for s in pipe.execute() if s is not None)
-        measured = sum(sizes)
-        if total <= sample or not sizes:
-            return Usage(keys=keys, bytes=measured, sampled=False)
-        return Usage(keys=keys, bytes=round(measured * total / len(sizes)), sampled=True)
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.hlen(index)
+                pipe.hget(books[0], "bytes")
+                pipe.hrandfield(index, count=sample, withvalues=True)
+                for book in books:
+                    pipe.memory_usage(book)
+                indexed, counted, picked, *book_sizes = pipe.execute()
+            pairs = cast(list[bytes], picked or [])
+            drawn = [(pairs[i], _as_int(pairs[i + 1])) for i in range(0, len(pairs) - 1, 2)]
+            # An index entry outside the prefix is an agent's forgery, not a key of this tenant to measure.
+            ours = [as_text(key) for key, _ in drawn if key.startswith(raw)]
+            with self._client.pipeline(transaction=False) as pipe:
+                for name in ours:
+                    pipe.memory_usage(name)
+                    if contract.is_context(name, shared):
+                        pipe.memory_usage(contract.context_log(name))
+                measured = pipe.execute() if ours else []
+        live = memory = at = 0
+        for name in ours:
+            size = measured[at]
+            at += 1
+            if contract.is_context(name, shared):
+                memory += _as_int(measured[at])
+                at += 1
+            if size is not None:  # None: the key is gone, its index entry not yet forgotten
+                live += 1
+                memory += int(size)
+        bookkeeping = sum(_as_int(s) for s in book_sizes)
+        total, drawn_count = int(indexed), len(drawn)
+        if drawn_count >= total or not drawn_count:
+            return Usage(keys=live, bytes=memory + bookkeeping, sampled=False)
+        recorded = sum(r for _, r in drawn)
+        written = _as_int(counted)
+        if recorded > 0 and written > 0:
+            data = round(written * memory / recorded)
+        else:  # counters the library did not keep (or an agent reset): the sample's mean per key
+            data = round(total * memory / drawn_count)
+        return Usage(keys=round(total * live / drawn_count), bytes=data + bookkeeping, sampled=True)
 
     def survey(
         self, prefix: str, shared: str, cutoff_ms: int | None, encrypted: bool, batch: int = 500
