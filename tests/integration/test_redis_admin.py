@@ -138,6 +138,38 @@ def test_new_password_replaces_the_old_one(engine: Engine, admin: RedisAdmin, us
         _can_login(engine, user.name, "pw-old")
 
 
+def test_a_converged_user_is_read_not_rewritten(
+    fresh_engine: Engine, admin_of_fresh: RedisAdmin, user: AclUser
+) -> None:
+    caps = admin_of_fresh.capabilities()
+    assert admin_of_fresh.set_user(user, "pw-1", caps) is AclChange.CREATED
+    desired = admin_of_fresh.get_user(user.name)
+    before = _commands(fresh_engine)
+    assert admin_of_fresh.set_user(user, "pw-1", caps) is AclChange.UNCHANGED
+    assert _spent(_commands(fresh_engine), before) == {"acl|getuser": 1}
+
+    with fresh_engine.admin_client() as client:
+        client.execute_command("ACL", "SETUSER", user.name, "+flushall")
+    before = _commands(fresh_engine)
+    assert admin_of_fresh.set_user(user, "pw-1", caps) is AclChange.CHANGED
+    assert _spent(_commands(fresh_engine), before).get("acl|setuser") == 1
+    assert admin_of_fresh.get_user(user.name) == desired
+
+
+def test_a_new_connection_converges_once_without_reporting_drift(
+    fresh_engine: Engine, admin_of_fresh: RedisAdmin, user: AclUser
+) -> None:
+    caps = admin_of_fresh.capabilities()
+    admin_of_fresh.set_user(user, "pw-1", caps)
+    with RedisAdmin(  # the operator restarted: it has not seen this user yet
+        fresh_engine.url, username=fresh_engine.admin_username, password=fresh_engine.admin_password
+    ) as restarted:
+        before = _commands(fresh_engine)
+        assert restarted.set_user(user, "pw-1", caps) is AclChange.UNCHANGED
+        assert restarted.set_user(user, "pw-1", caps) is AclChange.UNCHANGED
+        assert _spent(_commands(fresh_engine), before).get("acl|setuser") == 1
+
+
 def test_get_user_of_a_missing_user_is_none(admin: RedisAdmin) -> None:
     assert admin.get_user("mt_nobody_here") is None
 
@@ -226,6 +258,10 @@ def _commands(engine: Engine) -> dict[str, int]:
     return {name: n for name, n in calls.items() if name not in _HANDSHAKE}
 
 
+def _spent(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)}
+
+
 def test_usage_is_exact_up_to_the_sample_size(engine: Engine, admin: RedisAdmin) -> None:
     _index(engine, "mem:us:small:", 50)
     assert admin.usage("mem:us:small:", sample=50) == Usage(50, _exact_bytes(engine, "mem:us:small:"), False)
@@ -266,11 +302,8 @@ def test_usage_costs_the_same_commands_among_any_number_of_other_keys(
     admin_of_fresh.usage("mem:us:mine:")
     crowded = _commands(fresh_engine)
 
-    def spent(after: dict[str, int], start: dict[str, int]) -> dict[str, int]:
-        return {name: calls - start.get(name, 0) for name, calls in after.items() if calls != start.get(name, 0)}
-
-    cost = spent(alone, before)
-    assert cost == spent(crowded, crowded_before)
+    cost = _spent(alone, before)
+    assert cost == _spent(crowded, crowded_before)
     assert "scan" not in cost and sum(cost.values()) <= 20
 
 

@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client as k8s
 
 from memory_client import AgentMemory
+from memory_operator.clients.redis_admin import normalize_getuser
 from memory_operator.deps import Deps
 from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
@@ -99,3 +100,29 @@ def test_a_steady_pass_costs_the_same_commands_among_10000_other_keys(
     assert crowded == alone
     assert "scan" not in alone
     assert again.status.usage is not None and again.status.usage.keys == 10  # type: ignore[attr-defined]
+
+
+def test_a_converged_pass_sets_no_acl_user_and_an_edited_one_is_repaired_next_pass(
+    api_client: k8s.ApiClient, crowd: Engine, deps: Deps, namespace: str
+) -> None:
+    store = make_store(api_client, crowd)
+    tenant = make_tenant(api_client, namespace, "steady", storeRef={"name": store}, agents=["bot"])
+    tenant = settled(tenant, reconciler.reconcile(tenant, deps))
+
+    converged, outcome = _steady_pass(crowd, tenant, deps)
+
+    assert "acl|setuser" not in converged and converged["acl|getuser"] == 3  # the tenant's, the agent's, the jobs'
+    assert outcome.events == []
+    username = f"mt_{namespace}_steady_bot"
+    with crowd.admin_client() as client:
+        desired = normalize_getuser(client.execute_command("ACL", "GETUSER", username))
+        client.execute_command("ACL", "SETUSER", username, "+flushall", "~*")
+
+    repaired, again = _steady_pass(crowd, settled(tenant, outcome), deps)
+
+    assert repaired["acl|setuser"] == 1
+    assert [(e.reason, username in e.message) for e in again.events] == [("DriftRepaired", True)]
+    with crowd.admin_client(decode_responses=True) as client:
+        trail = client.xrange(f"audit:{namespace}:steady")
+        assert normalize_getuser(client.execute_command("ACL", "GETUSER", username)) == desired
+    assert [fields["target"] for _, fields in trail if fields["action"] == "acl.drift_repaired"] == [username]

@@ -8,6 +8,8 @@ Every failure leaves this module as one of the `StoreError` subclasses below. Th
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -138,6 +140,11 @@ def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
+def _fingerprint(value: object) -> str:
+    """A digest of SETUSER arguments or a normalized GETUSER: kept per user instead of the rules (or a hash)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
 def _as_int(reply: object) -> int:
     """A counter or MEMORY USAGE reply; None (no such key or field) and garbage an agent wrote count as 0."""
     try:
@@ -237,6 +244,8 @@ class RedisAdmin:
             **options,
         )
         self._client = redis.Redis(connection_pool=self._pool)
+        #: user -> (digest of the SETUSER arguments, digest of GETUSER after them): what `set_user` last converged
+        self._applied: dict[str, tuple[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"RedisAdmin({self.endpoint!r})"  # the username is a Secret's value too: never shown
@@ -312,11 +321,21 @@ class RedisAdmin:
     def set_user(self, user: AclUser, password: str, caps: ServerCapabilities | None) -> AclChange:
         """Converge `user` to its rules and `password` (sent hashed); report what it was before.
 
-        GETUSER, SETUSER reset and GETUSER run in one MULTI/EXEC, so "before" is exactly what SETUSER
+        A user this connection set to the same rules before is only read: one GETUSER, compared with what the
+        server showed after that SETUSER (the server rewrites rules -- categories, order -- so the plan itself is
+        not comparable), and nothing is written while they agree. Otherwise (first pass of this process, drift, a
+        new spec) GETUSER, SETUSER reset and GETUSER run in one MULTI/EXEC, so "before" is exactly what SETUSER
         replaced: a different "before" means the rules had drifted (or the desired ones changed).
         """
         digest = hash_password(password)
         args = setuser_args(user, digest, caps)
+        planned = _fingerprint(args)
+        known = self._applied.get(user.name)
+        if known is not None and known[0] == planned:
+            with self._translate(f"reading ACL user {user.name!r}", secrets=(password, digest)):
+                reply = _execute(self._client, "ACL", "GETUSER", user.name)
+            if _fingerprint(normalize_getuser(reply)) == known[1]:
+                return AclChange.UNCHANGED
         with self._translate(f"setting ACL user {user.name!r}", secrets=(password, digest)):
             with self._client.pipeline(transaction=True) as pipe:
                 _execute(pipe, "ACL", "GETUSER", user.name)
@@ -326,10 +345,12 @@ class RedisAdmin:
             for reply in (before, result, after):
                 if isinstance(reply, Exception):
                     raise reply
+        now = normalize_getuser(after)
+        self._applied[user.name] = (planned, _fingerprint(now))
         old = normalize_getuser(before)
         if old is None:
             return AclChange.CREATED
-        return AclChange.UNCHANGED if old == normalize_getuser(after) else AclChange.CHANGED
+        return AclChange.UNCHANGED if old == now else AclChange.CHANGED
 
     def users_under(self, base: str) -> list[str]:
         """ACL users named `base` or `base_<anything>` (a tenant's user and its agents' users), from ACL USERS.
@@ -349,6 +370,8 @@ class RedisAdmin:
             raise ValueError("refusing to delete the admin user")
         if not doomed:
             return 0
+        for name in doomed:
+            self._applied.pop(name, None)
         with self._translate(f"deleting ACL users {', '.join(doomed)}"):
             return cast(int, _execute(self._client, "ACL", "DELUSER", *doomed))
 
