@@ -29,6 +29,10 @@ class FakeKube:
         self.annotated: list[tuple[str, str, str, dict[str, str]]] = []
         self.refuse = refuse
         self.own_writes = OwnWrites()
+        self.observed: list[tuple[str, str | None, str]] = []
+
+    def observe(self, kind: str, type_: str | None, body: dict[str, Any]) -> None:
+        self.observed.append((kind, type_, str(body["metadata"].get("resourceVersion"))))
 
     def annotate_namespaced_object(self, plural: str, namespace: str, name: str, annotations: dict[str, str]) -> bool:
         if f"{namespace}/{name}" in self.refuse:

@@ -3,12 +3,16 @@
 The only module besides kopf itself that talks to the API server. Writes use server-side apply with one
 field manager, so re-applying the whole desired object is the idempotent way to converge. The client remembers
 the resourceVersion each of its writes produced (`wrote`), so a watch can tell its own echo from someone's edit.
+For the kinds a watch keeps it told of (`watched`), it also remembers the last state of each object it read or
+wrote (`Known`), so a converged pass reads them from memory and writes only what differs (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION
 
-__all__ = ["FIELD_MANAGER", "AlreadyExists", "KubeClient", "KubeError", "OwnWrites"]
+__all__ = ["FIELD_MANAGER", "AlreadyExists", "Known", "KubeClient", "KubeError", "OwnWrites"]
 
 FIELD_MANAGER = "agent-memory-operator"
 _APPLY = "application/apply-patch+yaml"
@@ -101,14 +105,120 @@ class OwnWrites:
             return resource_version in self._versions.get(key, ())
 
 
-class KubeClient:
-    """Thin, typed wrapper; every method returns the API's JSON as dicts (None for 404 on reads)."""
+Key = tuple[str, str, str]
 
-    def __init__(self, api_client: k8s.ApiClient) -> None:
+
+class Known:
+    """The last state of each watched object the client read or wrote, kept current by the watch (thread-safe).
+
+    Only objects the client itself asked for are kept (never the rest of what a watch lists), without their
+    managedFields. A response is kept only if no watch event of the object arrived while its request was on the
+    way (the event may be newer than the response); a deleted object is forgotten, never remembered as absent (a
+    foreign object at our name is not labelled, so no watch would tell of it). An entry older than MAX_AGE is
+    read again, in case a watch ever missed an event. Beside it, the body of the client's last apply of each
+    object and the version that apply produced: an apply that would send the same body again is skipped.
+    """
+
+    MAX_AGE = 600.0
+
+    def __init__(self, watched: frozenset[str], clock: Any = time.monotonic) -> None:
+        self.watched, self._clock = watched, clock
+        self._lock = threading.Lock()
+        self._objects: dict[Key, tuple[float, dict[str, Any]]] = {}
+        self._events: dict[Key, int] = {}
+        self._applied: dict[Key, tuple[str, dict[str, Any]]] = {}
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._objects.get((kind, namespace, name))
+        if entry is None or self._clock() - entry[0] > self.MAX_AGE:
+            return None
+        return copy.deepcopy(entry[1])
+
+    def mark(self, kind: str, namespace: str, name: str) -> int:
+        """Before a request: how many watch events of the object had arrived (`keep` compares)."""
+        with self._lock:  # from now on its watch events count, even before anything of it is kept
+            return self._events.setdefault((kind, namespace, name), 0)
+
+    def keep(self, kind: str, obj: dict[str, Any], mark: int, applied: dict[str, Any] | None = None) -> None:
+        """Remember `obj` as a response read or written (with the body `applied`, if an apply)."""
+        meta = obj.get("metadata") or {}
+        key = (kind, meta.get("namespace") or "", meta.get("name") or "")
+        with self._lock:
+            if applied is not None and kind in self.watched:
+                self._applied[key] = (str(meta.get("resourceVersion") or ""), copy.deepcopy(applied))
+            if kind in self.watched and self._events.get(key, 0) == mark:
+                self._objects[key] = (self._clock(), _stripped(obj))
+
+    def observe(self, kind: str, type_: str | None, body: dict[str, Any]) -> None:
+        """A watch event: the object as it is now, or gone."""
+        meta = body.get("metadata") or {}
+        key = (kind, meta.get("namespace") or "", meta.get("name") or "")
+        with self._lock:
+            if key not in self._objects and key not in self._events:
+                return  # never asked for: not ours to remember
+            self._events[key] = self._events.get(key, 0) + 1
+            if type_ == "DELETED":
+                self._objects.pop(key, None)
+            else:
+                self._objects[key] = (self._clock(), _stripped(body))
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        key = (kind, namespace, name)
+        with self._lock:
+            self._objects.pop(key, None)
+            self._applied.pop(key, None)
+            self._events[key] = self._events.get(key, 0) + 1
+
+    def applied(self, kind: str, current: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+        """Whether applying `desired` would change nothing: the client's last apply of the object sent exactly
+        `desired`, and `current` is what it produced or still holds every field of it (the cluster may have added
+        defaults or status). Fields the last apply dropped are covered because its body was this same one."""
+        if current is None:
+            return False
+        meta = current.get("metadata") or {}
+        key = (kind, meta.get("namespace") or "", meta.get("name") or "")
+        with self._lock:
+            version, body = self._applied.get(key, ("", None))
+        return body == desired and (version == str(meta.get("resourceVersion") or "") or _holds(current, desired))
+
+
+def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
+    kept = copy.deepcopy(obj)
+    (kept.get("metadata") or {}).pop("managedFields", None)
+    return kept
+
+
+def _holds(actual: Any, wanted: Any) -> bool:
+    """Whether `actual` has every field of `wanted` with the same value (lists element by element)."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(k in actual and _holds(actual[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and all(map(_holds, actual, wanted))
+    return bool(actual == wanted)
+
+
+class KubeClient:
+    """Thin, typed wrapper; every method returns the API's JSON as dicts (None for 404 on reads).
+
+    `watched`: the kinds ("Secret", "CronJob") whose objects a watch reports to `observe`; those are read from
+    memory once known (`Known`). Without a watch every read goes to the API server.
+    """
+
+    def __init__(self, api_client: k8s.ApiClient, watched: frozenset[str] = frozenset()) -> None:
         self._core = k8s.CoreV1Api(api_client)
         self._batch = k8s.BatchV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
         self.own_writes = OwnWrites()
+        self.known = Known(watched)
+
+    def observe(self, kind: str, type_: str | None, body: dict[str, Any]) -> None:
+        """A watch event of a watched kind (the handlers pass each one): what is known of the object follows it."""
+        self.known.observe(kind, type_, body)
+
+    def applied(self, kind: str, current: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+        """Whether applying `desired` over `current` would change nothing (see `Known.applied`)."""
+        return self.known.applied(kind, current, desired)
 
     def wrote(self, kind: str, namespace: str, name: str, resource_version: str, wait: float = 0.0) -> bool:
         """Whether `kind` `namespace/name` at `resource_version` is what this client's own latest write left
@@ -116,13 +226,13 @@ class KubeClient:
         return self.own_writes.produced(kind, namespace, name, resource_version, wait)
 
     @classmethod
-    def from_environment(cls) -> KubeClient:
+    def from_environment(cls, watched: frozenset[str] = frozenset()) -> KubeClient:
         """In-cluster config when running in a Pod, else KUBECONFIG / ~/.kube/config."""
         try:
             k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
             k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
-        return cls(k8s.ApiClient())
+        return cls(k8s.ApiClient(), watched)
 
     @staticmethod
     def _json(response: Any) -> dict[str, Any]:
@@ -131,9 +241,17 @@ class KubeClient:
     # Secrets -------------------------------------------------------------------------------------------
 
     def _read(self, read: Any, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """GET one namespaced object with `read` (the typed client's read method); None when absent."""
+        """GET one namespaced object with `read` (the typed client's read method); None when absent. A watched
+        kind's object already known is not read again."""
+        if kind in self.known.watched:
+            known = self.known.get(kind, namespace, name)
+            if known is not None:
+                return known
+        mark = self.known.mark(kind, namespace, name)
         try:
-            return self._json(read(name, namespace, _preload_content=False))
+            found = self._json(read(name, namespace, _preload_content=False))
+            self.known.keep(kind, found, mark)
+            return found
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -148,6 +266,7 @@ class KubeClient:
     def create_secret(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create-only: the caller learns (AlreadyExists) if someone else wrote it first."""
         meta = body["metadata"]
+        mark = self.known.mark("Secret", meta["namespace"], meta["name"])
         with self.own_writes.writing("Secret", meta["namespace"], meta["name"]):
             try:
                 created = self._json(
@@ -159,6 +278,7 @@ class KubeClient:
                 _raise(exc, f"creating Secret {meta['namespace']}/{meta['name']}")
                 raise
             self.own_writes.record("Secret", created)
+            self.known.keep("Secret", created, mark)
         return created
 
     def apply_secret(self, body: dict[str, Any]) -> None:
@@ -167,6 +287,7 @@ class KubeClient:
     def orphan_secret(self, namespace: str, name: str) -> None:
         """Drop ownerReferences so the Secret outlives its owner (deletionPolicy Retain keeps the keyring)."""
         patch = {"metadata": {"ownerReferences": None}}
+        self.known.forget("Secret", namespace, name)
         try:
             self._core.patch_namespaced_secret(name, namespace, patch, _content_type=_MERGE, _preload_content=False)
         except ApiException as exc:
@@ -175,6 +296,7 @@ class KubeClient:
 
     def delete_secret(self, namespace: str, name: str) -> None:
         self.own_writes.forget("Secret", namespace, name)
+        self.known.forget("Secret", namespace, name)
         try:
             self._core.delete_namespaced_secret(name, namespace, _preload_content=False)
         except ApiException as exc:
@@ -211,6 +333,7 @@ class KubeClient:
     def _apply(self, patch: Any, body: dict[str, Any]) -> None:
         """Server-side apply of a whole namespaced object with `patch` (the typed client's patch method)."""
         meta = body["metadata"]
+        mark = self.known.mark(body["kind"], meta["namespace"], meta["name"])
         with self.own_writes.writing(body["kind"], meta["namespace"], meta["name"]):
             try:
                 response = patch(
@@ -224,7 +347,9 @@ class KubeClient:
                 )
             except ApiException as exc:
                 _raise(exc, f"applying {body['kind']} {meta['namespace']}/{meta['name']}")
-            self.own_writes.record(body["kind"], self._json(response))
+            written = self._json(response)
+            self.own_writes.record(body["kind"], written)
+            self.known.keep(body["kind"], written, mark, applied=body)
 
     # Our custom objects -------------------------------------------------------------------------------
 

@@ -21,14 +21,18 @@ from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body
 from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
 
-__all__ = ["OWNED", "OWNED_SELECTOR", "owner_tenant", "policy_names"]
+__all__ = ["OWNED", "OWNED_KINDS", "OWNED_SELECTOR", "owner_tenant", "policy_names"]
 
 #: the kinds of child a tenant owns that are watched (kubebuilder's Owns()), and the label selector the watches
 #: send to the API server (startup.configure), so the operator is only ever sent the children it wrote. Secrets
 #: only unless `--no-watch-secrets` (WATCH_SECRETS_ENV=false): then the operator needs no list/watch on
 #: Secrets, and the periodic pass repairs an edited one.
 SECRETS, CRONJOBS = ("v1", "secrets"), ("batch", "v1", "cronjobs")
-OWNED = (SECRETS, CRONJOBS) if os.environ.get(WATCH_SECRETS_ENV, "true").lower() != "false" else (CRONJOBS,)
+_WATCH_SECRETS = os.environ.get(WATCH_SECRETS_ENV, "true").lower() != "false"
+OWNED = (SECRETS, CRONJOBS) if _WATCH_SECRETS else (CRONJOBS,)
+#: the kinds of OWNED: the watch tells the Kubernetes client of every change to them, so it may serve them from
+#: memory (clients.kube.Known); under --no-watch-secrets each pass reads the Secrets, or an edit would go unseen
+OWNED_KINDS = frozenset({"Secret", "CronJob"} if _WATCH_SECRETS else {"CronJob"})
 OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 #: how long a child's change waits for the operator's own write of that child, if one is in flight, to answer
 ECHO_WAIT = 10.0
@@ -51,7 +55,9 @@ def _changed_by_someone_else(
     type: str | None, body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any
 ) -> bool:
     """A child's change worth its owner's reconcile: not the initial listing (every tenant resumes by itself), not
-    the echo of the operator's own write, and only a child a MemoryTenant owns."""
+    the echo of the operator's own write, and only a child a MemoryTenant owns. Every event, these too, first
+    updates what the Kubernetes client knows of the child (here, as kopf runs no handler on most of them)."""
+    memo.deps.kube.observe(resource.kind, type, dict(body))
     if type is None or owner_tenant(body) is None:
         return False
     meta = body.get("metadata", {})

@@ -13,7 +13,7 @@ from memory_operator.api.v1alpha1 import GROUP, VERSION
 from memory_operator.clients.kube import KubeClient
 from memory_operator.connections import StoreConnections
 from memory_operator.deps import ADMIN_NAMESPACES_ENV, Deps, operator_namespace
-from memory_operator.handlers.memorytenant import OWNED, OWNED_SELECTOR
+from memory_operator.handlers.memorytenant import OWNED, OWNED_KINDS, OWNED_SELECTOR
 from memory_operator.metrics import Metrics
 
 
@@ -35,7 +35,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # and CronJobs it wrote, never the rest of the cluster's.
     for owned in OWNED:
         settings.watching.label_selectors[owned] = OWNED_SELECTOR
-    kube = KubeClient.from_environment()
+    kube = KubeClient.from_environment(watched=OWNED_KINDS)
     memo.deps = Deps(kube=kube, stores=StoreConnections(kube, admin_namespaces=admin_secret_namespaces()))
     if memo.get("metrics") is None:  # `__main__` passes one when it serves them; record anyway otherwise
         memo.metrics = Metrics(process=False)

@@ -220,8 +220,10 @@ def run_finalizer(body: kopf.Body, deps: Deps, finalize: Callable[[], list[Event
 
 def _write(body: kopf.Body, patch: kopf.Patch, old: S, new: S, events: list[Event]) -> None:
     old_wire, new_wire = old.to_wire(), new.to_wire()
-    # A merge patch keeps fields it does not mention: clear what the new status no longer has.
-    patch.status.update({**dict.fromkeys(old_wire.keys() - new_wire.keys()), **new_wire})
+    # A merge patch keeps fields it does not mention: clear what the new status no longer has. Only fields that
+    # moved are sent, so a converged pass leaves the patch empty and kopf sends none.
+    changed = {key: value for key, value in new_wire.items() if old_wire.get(key) != value}
+    patch.status.update({**dict.fromkeys(old_wire.keys() - new_wire.keys()), **changed})
     transition = _ready_transition(find_condition(old.conditions, "Ready"), find_condition(new.conditions, "Ready"))
     for event in [*events, *transition]:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)

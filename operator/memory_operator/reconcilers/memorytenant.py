@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTe
 from memory_operator.api.v1alpha1.memorytenant import (
     MAX_TENANT_NAME,
     TENANT_NAME_TOO_LONG,
+    AuditSeal,
     ComplianceSummary,
     JobRun,
     ProvisionedUser,
@@ -222,20 +223,29 @@ def _claim_children(tenant: MemoryTenant, users: list[acl.AclUser], deps: Deps) 
     jobs_name = job_credentials_secret_name(tenant.name)
     secrets_found[jobs_name] = found = deps.kube.get_secret(ns, jobs_name)
     _claim(found, "Secret", tenant, ROLE_JOB_CREDENTIALS)
+    cronjobs_found: dict[str, dict[str, Any] | None] = {}
     for job in JOBS:
-        _claim(deps.kube.get_cronjob(ns, cronjob_name(tenant.name, job)), "CronJob", tenant, job_role(job))
+        name = cronjob_name(tenant.name, job)
+        cronjobs_found[name] = found = deps.kube.get_cronjob(ns, name)
+        _claim(found, "CronJob", tenant, job_role(job))
     _claim(deps.kube.get_configmap(ns, report_configmap_name(tenant.name)), "ConfigMap", tenant, ROLE_REPORT)
     account = deps.kube.get_service_account(ns, JOB_SERVICE_ACCOUNT)
     if account is not None and not carries_our_marks(account, None, ROLE_JOB_SERVICE_ACCOUNT):
         raise _conflict("ServiceAccount", tenant, JOB_SERVICE_ACCOUNT)
-    return _Children(secrets_found, account_exists=account is not None)
+    return _Children(secrets_found, cronjobs_found, account_exists=account is not None)
 
 
 class _Children:
-    """What `_claim_children` read: the child Secrets by name (None: absent) and whether the jobs' account exists."""
+    """What `_claim_children` read: the child Secrets and CronJobs by name (None: absent) and whether the jobs'
+    account exists."""
 
-    def __init__(self, secrets_found: dict[str, dict[str, Any] | None], account_exists: bool) -> None:
-        self.secrets = secrets_found
+    def __init__(
+        self,
+        secrets_found: dict[str, dict[str, Any] | None],
+        cronjobs_found: dict[str, dict[str, Any] | None],
+        account_exists: bool,
+    ) -> None:
+        self.secrets, self.cronjobs = secrets_found, cronjobs_found
         self.account_exists = account_exists
 
 
@@ -491,11 +501,13 @@ def _keyring(tenant: MemoryTenant, placed: _Placement, deps: Deps, guard: _Guard
 
 
 def _jobs(tenant: MemoryTenant, placed: _Placement, policy: Requirements, deps: Deps, guard: _Guard) -> None:
-    """The jobs' ServiceAccount (once per namespace) and the tenant's retention and report CronJobs."""
+    """The jobs' ServiceAccount (once per namespace) and the tenant's retention and report CronJobs, each applied
+    only when it differs from what the operator last applied and the cluster still holds."""
     _ensure_job_account(tenant, placed.children, deps, guard)
-    guard()
-    deps.kube.apply_cronjob(retention_cronjob(tenant, deps.job_image))
-    deps.kube.apply_cronjob(report_cronjob(tenant, policy, deps.job_image))
+    for desired in (retention_cronjob(tenant, deps.job_image), report_cronjob(tenant, policy, deps.job_image)):
+        if not deps.kube.applied("CronJob", placed.children.cronjobs[desired["metadata"]["name"]], desired):
+            guard()
+            deps.kube.apply_cronjob(desired)
 
 
 @dataclass(frozen=True)
@@ -556,9 +568,9 @@ def _status(
             "policies": [ref.name for ref in tenant.spec.policy_refs],
             "jobs": evidence.jobs,
             "compliance": evidence.compliance,
-            "audit": audit_status(sealed.seal),
+            "audit": _audit_shown(tenant.status.audit, audit_status(sealed.seal)),
             "effective_policy": policy,
-            "usage": evidence.usage,
+            "usage": _usage_shown(tenant.status.usage, evidence.usage),
         }
     )
     users = ", ".join(u.name for u in provisioned)
@@ -584,6 +596,26 @@ def _status(
         )
     compliant = compliant_condition(sealed.seal, evidence.compliance, evidence.failed, generation, now)
     return Outcome(with_conditions(status, generation, ready_provisioned, ready, compliant), events)
+
+
+#: how long status.usage.measuredAt stays put while the figures stay the same: a timestamp that moved every pass
+#: would patch the status every pass, so it says when these same figures were first measured, within this bound
+USAGE_REFRESH = timedelta(hours=1)
+
+
+def _usage_shown(old: Usage | None, new: Usage) -> Usage:
+    same = old is not None and (old.keys, old.memory_bytes, old.sampled) == (new.keys, new.memory_bytes, new.sampled)
+    if old is not None and same and timedelta(0) <= new.measured_at - old.measured_at < USAGE_REFRESH:
+        return old
+    return new
+
+
+def _audit_shown(old: AuditSeal | None, new: AuditSeal) -> AuditSeal:
+    """sealedAt says when the seal last moved: a pass that only re-stamps it (and leaves the store's seal as it
+    was, reconcilers.audit) shows the old time."""
+    if old is not None and old.sealed_at and new.model_copy(update={"sealed_at": old.sealed_at}) == old:
+        return old
+    return new
 
 
 def _steady(tenant: MemoryTenant, generation: int) -> bool:
