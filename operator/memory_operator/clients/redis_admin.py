@@ -460,7 +460,10 @@ class RedisAdmin:
         """Evidence over every key under `prefix`, whoever wrote it (SCAN: only the admin may): keys without a TTL
         (when `cutoff_ms`, a retention, is in force), streams holding entries older than `cutoff_ms`, and values
         that are not envelopes where `encrypted` (a stream's newest entry, a string, a hash's `d` field; anything
-        else outside the library's plain bookkeeping under `shared` counts as plaintext)."""
+        else outside the library's plain bookkeeping under `shared` counts as plaintext).
+
+        Cost: SCAN MATCH visits the whole keyspace, not the prefix, so a store's hourly surveys cost its tenants
+        times all of its keys (about 0.7 s per tenant at 1,000 tenants of 1,000 keys; BENCHMARKS.md, steady state)."""
         counts = {"keys": 0, "keys_without_ttl": 0, "streams_with_old_content": 0, "plaintext_values": 0}
         with self._translate(f"surveying keys under {prefix!r}"):
             for chunk in _chunks(self._scan(prefix, batch), batch):
