@@ -4,6 +4,7 @@ to the policies it starts or stops naming (they count their bound tenants)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 
@@ -21,7 +22,7 @@ from memory_operator.handlers.sync import RESYNC_SECONDS, Logger, reconcile_body
 from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
 
-__all__ = ["OWNED", "OWNED_KINDS", "OWNED_SELECTOR", "owner_tenant", "policy_names"]
+__all__ = ["OWNED", "OWNED_KINDS", "OWNED_SELECTOR", "first_pass_delay", "owner_tenant", "policy_names"]
 
 #: the kinds of child a tenant owns that are watched (kubebuilder's Owns()), and the label selector the watches
 #: send to the API server (startup.configure), so the operator is only ever sent the children it wrote. Secrets
@@ -45,7 +46,15 @@ def tenant_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: i
     _sync(body, patch, memo, retry, logger)
 
 
-@kopf.timer(GROUP, VERSION, MemoryTenant.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+def first_pass_delay(body: kopf.Body, **_: Any) -> float:
+    """One interval, plus a phase within the next from a stable hash of the tenant's uid: tenants created or resumed
+    together (an operator restart resumes them all at once) spread their periodic passes over the interval."""
+    uid = str(body.get("metadata", {}).get("uid") or "")
+    phase = int.from_bytes(hashlib.sha256(uid.encode()).digest()[:8], "big") / 2**64
+    return RESYNC_SECONDS * (1.0 + phase)
+
+
+@kopf.timer(GROUP, VERSION, MemoryTenant.plural, interval=RESYNC_SECONDS, initial_delay=first_pass_delay)
 def tenant_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
     # drift the API cannot tell about: an ACL edited or lost with a server restart; and usage
     _sync(body, patch, memo, int(kwargs.get("retry", 0)), logger, periodic=True)
