@@ -4,7 +4,7 @@ For each (tenants, keys per tenant), one engine is filled with that many tenants
 the operator's own code) and `keys` data keys indexed as the agent library indexes them (`S sizes` key -> bytes,
 `S usage` bytes; 64-byte values, written with pipelined bulk commands). Then, in one run:
 
-- now: `RedisAdmin.set_user` (one GETUSER for a converged user) and `RedisAdmin.usage` (the size index, HRANDFIELD
+- now: `RedisAdmin.set_user` (one GETUSER for a converged user) and `RedisAdmin.usage` (the size index, HSCAN
   sample of `--sample` keys checked with MEMORY USAGE) for every tenant;
 - before: the code at 6bd7ee2 -- SETUSER reset in MULTI with GETUSER before and after, then SCAN MATCH <prefix>*
   over the whole keyspace plus MEMORY USAGE of up to `--sample` keys -- for the first `--before-tenants` tenants

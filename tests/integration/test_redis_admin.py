@@ -275,6 +275,7 @@ def test_usage_extrapolates_beyond_the_sample_size(engine: Engine, admin: RedisA
     exact = _exact_bytes(engine, "mem:us:large:")
     assert usage.keys == 5000 and usage.sampled
     assert abs(usage.bytes - exact) <= exact * 0.1
+    assert admin.usage("mem:us:large:", sample=200) == usage  # the same pick: status does not move by chance
     admin.scan_delete("mem:us:large:")
 
 

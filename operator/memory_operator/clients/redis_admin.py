@@ -140,6 +140,10 @@ def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
+#: HSCAN steps `usage` takes beyond the first when a page falls short of its sample
+_MORE_PAGES: Final = 4
+
+
 def _fingerprint(value: object) -> str:
     """A digest of SETUSER arguments or a normalized GETUSER: kept per user instead of the rules (or a hash)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
@@ -400,9 +404,11 @@ class RedisAdmin:
 
         Keys: the library's size index `S sizes` (HLEN), which holds exactly the keys
         `memory_client.contract.counts_toward_key_quota` counts, so status and the library's quota check agree.
-        Up to `sample` indexed keys (HRANDFIELD: all of them when there are no more) are checked with MEMORY
-        USAGE; an indexed key that is gone (expired before the retention job forgot it) or outside the prefix is
-        not counted, so beyond `sample` the count is HLEN scaled by the live share of the sample. Bytes: the memory
+        Up to `sample` indexed keys (the first HSCAN returns: all of them when there are no more; the pick is the
+        hash table's order, so the same index gives the same figures pass after pass and status does not move
+        while nothing changed) are checked with MEMORY USAGE; an indexed key that is gone (expired before the
+        retention job forgot it) or outside the prefix is not counted, so beyond `sample` the count is HLEN scaled
+        by the live share of the sample. Bytes: the memory
         of the sampled keys (a shared context's access log with its context) and of the bookkeeping hashes
         `usage`, `sizes`, `activity`; beyond `sample`, the library's byte counter scaled by the sample's memory
         per byte recorded (`sampled`). Keys written around the library are not indexed, so not counted here: the
@@ -418,12 +424,17 @@ class RedisAdmin:
             with self._client.pipeline(transaction=False) as pipe:
                 pipe.hlen(index)
                 pipe.hget(books[0], "bytes")
-                pipe.hrandfield(index, count=sample, withvalues=True)
+                pipe.hscan(index, 0, count=sample)
                 for book in books:
                     pipe.memory_usage(book)
-                indexed, counted, picked, *book_sizes = pipe.execute()
-            pairs = cast(list[bytes], picked or [])
-            drawn = [(pairs[i], _as_int(pairs[i + 1])) for i in range(0, len(pairs) - 1, 2)]
+                indexed, counted, (cursor, page), *book_sizes = pipe.execute()
+            picked = dict(cast(dict[bytes, bytes], page))
+            for _ in range(_MORE_PAGES):  # COUNT is a hint: a sparse table may need a few more steps
+                if not cursor or len(picked) >= sample:
+                    break
+                cursor, page = self._client.hscan(index, cursor, count=sample)
+                picked.update(cast(dict[bytes, bytes], page))
+            drawn = [(key, _as_int(size)) for key, size in list(picked.items())[:sample]]
             # An index entry outside the prefix is an agent's forgery, not a key of this tenant to measure.
             ours = [as_text(key) for key, _ in drawn if key.startswith(raw)]
             with self._client.pipeline(transaction=False) as pipe:
