@@ -7,10 +7,12 @@ import base64
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from kubernetes import client as k8s
 
+from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
 from memory_operator.clients.kube import KubeClient
 from memory_operator.connections import StoreConnections
 from memory_operator.deps import Deps
@@ -22,22 +24,25 @@ pytestmark = pytest.mark.integration
 
 
 class Counted(k8s.ApiClient):  # type: ignore[misc]
-    """Counts each request by method and resource (the path's last segment that is not a name)."""
+    """Counts each request by method, resource and namespace (this client's call_api gets the whole URL)."""
 
     def __init__(self, configuration: k8s.Configuration) -> None:
         super().__init__(configuration)
         self.seen: Counter[str] = Counter()
 
-    def call_api(self, resource_path: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        resource = resource_path.split("/{name}", maxsplit=1)[0].rsplit("/", 1)[-1]
-        self.seen[f"{method} {resource}"] += 1
-        return super().call_api(resource_path, method, *args, **kwargs)
+    def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        parts = urlsplit(url).path.strip("/").split("/")
+        rest = parts[2:] if parts[0] == "api" else parts[3:]
+        namespace = rest[1] if len(rest) >= 3 and rest[0] == "namespaces" else ""
+        resource = rest[2] if namespace else "/".join(rest[:1])
+        self.seen[f"{method} {resource} {namespace}"] += 1
+        return super().call_api(method, url, *args, **kwargs)
 
 
 @pytest.fixture
 def watched(api_client: k8s.ApiClient) -> Iterator[tuple[Deps, Counted]]:
     counted = Counted(api_client.configuration)
-    kube = KubeClient(counted, watched=frozenset({"Secret", "CronJob"}))
+    kube = KubeClient(counted, watched=frozenset({"Secret", "CronJob"}), labels={MANAGED_BY_LABEL: MANAGED_BY})
     built = Deps(kube=kube, stores=StoreConnections(kube, timeout=1.0), namespace="default")
     yield built, counted
     built.stores.close()
@@ -55,7 +60,8 @@ def test_a_converged_reconcile_reads_no_watched_child_and_writes_nothing(
     reconciler.reconcile(settled(tenant, first), deps)
 
     assert {k for k in counted.seen if k.startswith(("POST", "PUT", "PATCH", "DELETE"))} == set()
-    assert not {k for k in counted.seen if k.endswith((" secrets", " cronjobs"))}, counted.seen
+    assert not {k for k in counted.seen if k.endswith((f" secrets {namespace}", f" cronjobs {namespace}"))}
+    assert counted.seen["GET secrets default"] == 1  # the store's admin Secret: not labelled, never watched
 
 
 def test_a_change_the_watch_reports_is_read_and_repaired_by_the_next_reconcile(

@@ -68,6 +68,18 @@ def test_a_response_overtaken_by_a_watch_event_is_not_kept() -> None:
     assert (known.get("Secret", "team", "s") or {})["data"] == {"k": "newer"}
 
 
+def test_an_object_without_the_watchs_labels_is_never_kept() -> None:
+    known = Known(frozenset({"Secret"}), labels={"app.kubernetes.io/managed-by": "us"})
+    known.keep("Secret", obj(name="admin"), known.mark("Secret", "team", "admin"))  # e.g. a store's admin Secret
+    assert known.get("Secret", "team", "admin") is None
+    ours = obj(name="ours")
+    ours["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "us"}
+    known.keep("Secret", ours, known.mark("Secret", "team", "ours"))
+    assert known.get("Secret", "team", "ours") is not None
+    known.observe("Secret", "MODIFIED", obj(name="ours", version="2"))  # the label taken off
+    assert known.get("Secret", "team", "ours") is None
+
+
 def test_what_is_known_is_read_again_after_max_age() -> None:
     now = [0.0]
     known = Known(frozenset({"Secret"}), clock=lambda: now[0])

@@ -111,18 +111,22 @@ Key = tuple[str, str, str]
 class Known:
     """The last state of each watched object the client read or wrote, kept current by the watch (thread-safe).
 
-    Only objects the client itself asked for are kept (never the rest of what a watch lists), without their
-    managedFields. A response is kept only if no watch event of the object arrived while its request was on the
-    way (the event may be newer than the response); a deleted object is forgotten, never remembered as absent (a
-    foreign object at our name is not labelled, so no watch would tell of it). An entry older than MAX_AGE is
-    read again, in case a watch ever missed an event. Beside it, the body of the client's last apply of each
-    object and the version that apply produced: an apply that would send the same body again is skipped.
+    Only objects the client itself asked for are kept (never the rest of what a watch lists), and only those
+    carrying the watch's `labels` (its label selector: an object without them, like a MemoryStore's admin Secret,
+    is never reported and is read every time), without their managedFields. A response is kept only if no watch
+    event of the object arrived while its request was on the way (the event may be newer than the response); a
+    deleted object is forgotten, never remembered as absent (a foreign object at our name is not labelled, so no
+    watch would tell of it). An entry older than MAX_AGE is read again, in case a watch ever missed an event.
+    Beside it, the body of the client's last apply of each object and the version that apply produced: an apply
+    that would send the same body again is skipped.
     """
 
     MAX_AGE = 600.0
 
-    def __init__(self, watched: frozenset[str], clock: Any = time.monotonic) -> None:
-        self.watched, self._clock = watched, clock
+    def __init__(
+        self, watched: frozenset[str], labels: dict[str, str] | None = None, clock: Any = time.monotonic
+    ) -> None:
+        self.watched, self.labels, self._clock = watched, dict(labels or {}), clock
         self._lock = threading.Lock()
         self._objects: dict[Key, tuple[float, dict[str, Any]]] = {}
         self._events: dict[Key, int] = {}
@@ -147,7 +151,7 @@ class Known:
         with self._lock:
             if applied is not None and kind in self.watched:
                 self._applied[key] = (str(meta.get("resourceVersion") or ""), copy.deepcopy(applied))
-            if kind in self.watched and self._events.get(key, 0) == mark:
+            if kind in self.watched and self._events.get(key, 0) == mark and self._selected(obj):
                 self._objects[key] = (self._clock(), _stripped(obj))
 
     def observe(self, kind: str, type_: str | None, body: dict[str, Any]) -> None:
@@ -158,10 +162,14 @@ class Known:
             if key not in self._objects and key not in self._events:
                 return  # never asked for: not ours to remember
             self._events[key] = self._events.get(key, 0) + 1
-            if type_ == "DELETED":
+            if type_ == "DELETED" or not self._selected(body):
                 self._objects.pop(key, None)
             else:
                 self._objects[key] = (self._clock(), _stripped(body))
+
+    def _selected(self, obj: dict[str, Any]) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(k) == v for k, v in self.labels.items())
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         key = (kind, namespace, name)
@@ -201,16 +209,18 @@ def _holds(actual: Any, wanted: Any) -> bool:
 class KubeClient:
     """Thin, typed wrapper; every method returns the API's JSON as dicts (None for 404 on reads).
 
-    `watched`: the kinds ("Secret", "CronJob") whose objects a watch reports to `observe`; those are read from
-    memory once known (`Known`). Without a watch every read goes to the API server.
+    `watched`: the kinds ("Secret", "CronJob") whose objects carrying `labels` a watch reports to `observe`;
+    those are read from memory once known (`Known`). Anything else is read from the API server every time.
     """
 
-    def __init__(self, api_client: k8s.ApiClient, watched: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, api_client: k8s.ApiClient, watched: frozenset[str] = frozenset(), labels: dict[str, str] | None = None
+    ) -> None:
         self._core = k8s.CoreV1Api(api_client)
         self._batch = k8s.BatchV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
         self.own_writes = OwnWrites()
-        self.known = Known(watched)
+        self.known = Known(watched, labels)
 
     def observe(self, kind: str, type_: str | None, body: dict[str, Any]) -> None:
         """A watch event of a watched kind (the handlers pass each one): what is known of the object follows it."""
@@ -226,13 +236,15 @@ class KubeClient:
         return self.own_writes.produced(kind, namespace, name, resource_version, wait)
 
     @classmethod
-    def from_environment(cls, watched: frozenset[str] = frozenset()) -> KubeClient:
+    def from_environment(
+        cls, watched: frozenset[str] = frozenset(), labels: dict[str, str] | None = None
+    ) -> KubeClient:
         """In-cluster config when running in a Pod, else KUBECONFIG / ~/.kube/config."""
         try:
             k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
             k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
-        return cls(k8s.ApiClient(), watched)
+        return cls(k8s.ApiClient(), watched, labels)
 
     @staticmethod
     def _json(response: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import kopf
 
 from memory_operator.api.crdgen import KINDS
 from memory_operator.api.v1alpha1 import GROUP, VERSION
+from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
 from memory_operator.clients.kube import KubeClient
 from memory_operator.connections import StoreConnections
 from memory_operator.deps import ADMIN_NAMESPACES_ENV, Deps, operator_namespace
@@ -35,7 +36,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # and CronJobs it wrote, never the rest of the cluster's.
     for owned in OWNED:
         settings.watching.label_selectors[owned] = OWNED_SELECTOR
-    kube = KubeClient.from_environment(watched=OWNED_KINDS)
+    kube = KubeClient.from_environment(watched=OWNED_KINDS, labels={MANAGED_BY_LABEL: MANAGED_BY})
     memo.deps = Deps(kube=kube, stores=StoreConnections(kube, admin_namespaces=admin_secret_namespaces()))
     if memo.get("metrics") is None:  # `__main__` passes one when it serves them; record anyway otherwise
         memo.metrics = Metrics(process=False)
