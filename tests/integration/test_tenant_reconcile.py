@@ -348,6 +348,27 @@ def test_quota_exceeded_keeps_access_but_is_not_ready(
     assert outcome.status.usage is not None and outcome.status.usage.keys == 5
 
 
+def test_keys_written_around_the_librarys_index_count_toward_the_quota(
+    api_client: k8s.ApiClient, engine: Engine, deps: Deps, namespace: str
+) -> None:
+    """An attacker with the tenant's credentials writes keys the library does not index: the operator's survey
+    (admin SCAN) counts them, so the quota holds against them too."""
+    store = make_store(api_client, engine)
+    tenant = make_tenant(api_client, namespace, "evader", storeRef={"name": store}, quota={"keys": 2})
+    reconciler.reconcile(tenant, deps)
+    client = login(api_client, namespace, "evader-memory-credentials")
+    for i in range(5):
+        client.set(f"mem:{namespace}:evader:hidden{i}", i)  # no size-index entry
+    admin = engine.admin_client(decode_responses=True)
+    admin.hset(f"jobs:{namespace}:evader:facts", "at", "0")  # the hour is up: the next pass surveys again
+    admin.close()
+
+    outcome = reconciler.reconcile(tenant, deps)
+
+    assert ready(outcome) == ("False", "QuotaExceeded")
+    assert outcome.status.usage is not None and outcome.status.usage.keys == 5
+
+
 # Deletion ------------------------------------------------------------------------------------------------------
 
 

@@ -468,14 +468,21 @@ class RedisAdmin:
     def survey(
         self, prefix: str, shared: str, cutoff_ms: int | None, encrypted: bool, batch: int = 500
     ) -> dict[str, int]:
-        """Evidence over every key under `prefix`, whoever wrote it (SCAN: only the admin may): keys without a TTL
+        """Evidence over every key under `prefix`, whoever wrote it (SCAN: only the admin may): its data keys (as the
+        key quota counts them, indexed by the library or not), keys without a TTL
         (when `cutoff_ms`, a retention, is in force), streams holding entries older than `cutoff_ms`, and values
         that are not envelopes where `encrypted` (a stream's newest entry, a string, a hash's `d` field; anything
         else outside the library's plain bookkeeping under `shared` counts as plaintext).
 
         Cost: SCAN MATCH visits the whole keyspace, not the prefix, so a store's hourly surveys cost its tenants
         times all of its keys (about 0.7 s per tenant at 1,000 tenants of 1,000 keys; BENCHMARKS.md, steady state)."""
-        counts = {"keys": 0, "keys_without_ttl": 0, "streams_with_old_content": 0, "plaintext_values": 0}
+        counts = {
+            "keys": 0,
+            "data_keys": 0,
+            "keys_without_ttl": 0,
+            "streams_with_old_content": 0,
+            "plaintext_values": 0,
+        }
         with self._translate(f"surveying keys under {prefix!r}"):
             for chunk in _chunks(self._scan(prefix, batch), batch):
                 with self._client.pipeline(transaction=False) as pipe:
@@ -493,6 +500,7 @@ class RedisAdmin:
                         if cutoff_ms is not None and ttl == -1:
                             counts["keys_without_ttl"] += 1
                         plain = plain_by_design(as_text(key), shared)
+                        counts["data_keys"] += not plain  # as the key quota counts (contract.counts_toward_key_quota)
                         if kind == "stream" and (cutoff_ms is not None or (encrypted and not plain)):
                             pipe.xrange(key, count=1)
                             pipe.xrevrange(key, count=1)

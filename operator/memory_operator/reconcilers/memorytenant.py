@@ -533,11 +533,14 @@ def _evidence(
         sealed = seal_trail(tenant, policy, admin, deps, tenant.status.audit)
         records = {job: admin.read_hash(_job_key(tenant, job)) for job in JOBS}
         guard()
-        _survey(tenant, policy, admin, sealed.seal.sealed_at or int(now.timestamp() * 1000))
+        surveyed = _survey(tenant, policy, admin, sealed.seal.sealed_at or int(now.timestamp() * 1000))
     jobs = _job_runs(records)
     guard()
     compliance, failed = _publish_report(tenant, records[contract.JOB_REPORT], deps)
-    usage = Usage(keys=measured.keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
+    # Keys written around the library (with the tenant's credentials, outside its index) count too, from the
+    # hourly survey: the quota cannot be evaded by not indexing, for longer than one survey interval.
+    keys = max(measured.keys, int(surveyed.get("data_keys", "0") or 0))
+    usage = Usage(keys=keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
     return _Evidence(usage, sealed, jobs, compliance, failed)
 
 
@@ -675,20 +678,24 @@ def _job_key(tenant: MemoryTenant, job: str) -> str:
 SURVEY_INTERVAL_MS = 3_600_000
 
 
-def _survey(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, now_ms: int) -> None:
+def _survey(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, now_ms: int) -> dict[str, str]:
     """Every hour, evidence over every key of the tenant, whoever wrote it, at `jobs:<ns>:<tenant>:facts` for the
-    report job: tenant and job users may not SCAN, so only the operator can see keys written around the library."""
+    report job: tenant and job users may not SCAN, so only the operator can see keys written around the library.
+    Returns the latest facts (this pass's, or the last survey's within the hour)."""
     key = _job_key(tenant, contract.JOB_FACTS)
-    at = admin.read_hash(key).get("at", "")
+    last = admin.read_hash(key)
+    at = last.get("at", "")
     if at.isdigit() and now_ms - int(at) < SURVEY_INTERVAL_MS:
-        return
+        return last
     days = policy.message_retention_days
     cutoff = None if days is None else now_ms - days * contract.DAY_MS
     ns, name = tenant.namespace, tenant.name
     counts = admin.survey(
         acl.tenant_prefix(ns, name), acl.shared_prefix(ns, name), cutoff, encryption_in_force(tenant, policy)
     )
-    admin.write_hash(key, {**{k: str(v) for k, v in counts.items()}, "at": str(now_ms)})
+    facts = {**{k: str(v) for k, v in counts.items()}, "at": str(now_ms)}
+    admin.write_hash(key, facts)
+    return facts
 
 
 def _job_runs(records: dict[str, dict[str, str]]) -> list[JobRun]:
