@@ -173,9 +173,14 @@ class ProvisionedUser(WireModel):
 
 
 class Usage(WireModel):
-    """Measured by the operator's periodic check (SCAN + sampled MEMORY USAGE on the admin connection)."""
+    """Measured by the operator's periodic check: the library's size index, checked on a sample with MEMORY USAGE,
+    and the hourly survey of the prefix."""
 
-    keys: int = Field(ge=0, description="Number of keys under the tenant prefix.")
+    keys: int = Field(
+        ge=0,
+        description="Data keys under the tenant prefix, as spec.quota.keys counts them (the library's bookkeeping "
+        "left out): the size index, or the hourly survey's count when larger.",
+    )
     memory_bytes: int = Field(ge=0, alias="memoryBytes", description="Estimated bytes used by those keys.")
     sampled: bool = Field(default=False, description="True when memoryBytes was extrapolated from a sample.")
     measured_at: datetime = Field(alias="measuredAt", description="When it was measured.")
