@@ -135,6 +135,7 @@ def _run(box: Sandbox, life: Lifecycle) -> None:
     prefix = secret(box, NAMESPACE, "alpha-memory-credentials")["MEMORY_KEY_PREFIX"]
     for i in range(5):
         client.set(f"{prefix}note:{i}", "x" * 100)
+        client.hset(f"{prefix}shared:sizes", f"{prefix}note:{i}", 100)  # indexed, as the library writes them
     client.close()
     wait_until(
         lambda: (get_json(box, "memorytenant", "alpha", "-n", NAMESPACE)["status"].get("usage") or {}).get("keys") == 5,
