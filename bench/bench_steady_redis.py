@@ -32,24 +32,17 @@ import redis
 from memory_client import contract
 from memory_operator.builders.acl import AclUser, ServerCapabilities, glob_escape, plan_acl_users, tenant_prefix
 from memory_operator.clients.redis_admin import RedisAdmin
-from memory_sandbox.engine import Engine
+from memory_sandbox.engine import Engine, calls_between
 
 BATCH = 1_000
 VALUE = b"x" * 64
-PASSWORD = "bench-password"  # a throwaway engine's users
-_HANDSHAKE = {"info", "hello", "auth", "client|setinfo"}
+PASSWORD = "bench-password"
 
 
 @dataclass(frozen=True)
 class Tenant:
     prefix: str
     user: AclUser
-
-
-def commands(client: redis.Redis) -> dict[str, int]:
-    stats = client.info("commandstats")
-    calls = {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
-    return {name: n for name, n in calls.items() if name not in _HANDSHAKE}
 
 
 def seed(client: redis.Redis, admin: RedisAdmin, tenants: int, keys: int) -> list[Tenant]:
@@ -95,13 +88,12 @@ def usage_before(client: redis.Redis, prefix: str, sample: int, batch: int = 500
     return keys, measured
 
 
-def timed(client: redis.Redis, work: Callable[[], None]) -> tuple[float, dict[str, int]]:
-    before = commands(client)
+def timed(engine: Engine, work: Callable[[], None]) -> tuple[float, dict[str, int]]:
+    before = engine.command_calls()
     started = time.perf_counter()
     work()
     elapsed = time.perf_counter() - started
-    after = commands(client)
-    return elapsed, {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    return elapsed, calls_between(before, engine.command_calls())
 
 
 def each(tenants: Iterable[Tenant], step: Callable[[Tenant], object]) -> Callable[[], None]:
@@ -135,7 +127,7 @@ def main() -> None:
                     assert usage.keys == k, usage
 
                 each(tenants, now)()  # untimed: warm connections, the first pass's GETUSERs after seeding
-                wall, spent = timed(client, each(tenants, now))
+                wall, spent = timed(engine, each(tenants, now))
                 report(n, k, "now", wall, wall, spent, n)
             some = tenants[: args.before_tenants]
             # A new connection has converged no user: set_user takes the MULTI path, as every pass did before.
@@ -147,14 +139,14 @@ def main() -> None:
                     admin.set_user(tenant.user, PASSWORD, caps)
                     assert usage_before(client, tenant.prefix, args.sample)[0] == k
 
-                wall, spent = timed(client, each(some, before))
+                wall, spent = timed(engine, each(some, before))
                 report(n, k, f"before (timed on {len(some)})", wall * n / len(some), wall, spent, len(some))
 
                 def survey(tenant: Tenant, admin: RedisAdmin = fresh, k: int = k) -> None:
                     shared = contract.shared_prefix(tenant.prefix)
                     assert admin.survey(tenant.prefix, shared, 0, encrypted=True)["keys"] == k + 2
 
-                wall, spent = timed(client, each(some, survey))
+                wall, spent = timed(engine, each(some, survey))
                 report(n, k, f"hourly survey (timed on {len(some)})", wall * n / len(some), wall, spent, len(some))
 
 

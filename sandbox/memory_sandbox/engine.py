@@ -22,7 +22,10 @@ from types import TracebackType
 
 import redis
 
-__all__ = ["Engine", "EngineError", "free_port", "valkey_server_binary"]
+__all__ = ["Engine", "EngineError", "calls_between", "free_port", "valkey_server_binary"]
+
+#: what opening a connection and reading the statistics cost, whoever measures
+_HANDSHAKE = frozenset({"info", "hello", "auth", "client|setinfo"})
 
 
 class EngineError(RuntimeError):
@@ -80,6 +83,14 @@ class Engine:
             password=self.admin_password,
             **kwargs,  # type: ignore[arg-type]
         )
+
+    def command_calls(self) -> dict[str, int]:
+        """Calls per command so far (INFO commandstats; subcommands as `acl|getuser`), connection handshakes and
+        this read itself left out: take it before and after, and `calls_between` is what ran in between."""
+        with self.admin_client(decode_responses=True) as client:
+            stats = client.info("commandstats")
+        calls = {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
+        return {name: n for name, n in calls.items() if name not in _HANDSHAKE}
 
     def _config(self) -> str:
         assert self._dir is not None
@@ -175,3 +186,8 @@ class Engine:
         if self._process is not None and self._process.poll() is None:
             with contextlib.suppress(Exception):
                 os.kill(self._process.pid, signal.SIGKILL)
+
+
+def calls_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The commands that ran between two `Engine.command_calls()` readings, by name (only those that ran)."""
+    return {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)}

@@ -22,7 +22,7 @@ from memory_operator.clients.redis_admin import (
     StoreUnsupported,
     Usage,
 )
-from memory_sandbox.engine import Engine, free_port
+from memory_sandbox.engine import Engine, calls_between, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -144,15 +144,15 @@ def test_a_converged_user_is_read_not_rewritten(
     caps = admin_of_fresh.capabilities()
     assert admin_of_fresh.set_user(user, "pw-1", caps) is AclChange.CREATED
     desired = admin_of_fresh.get_user(user.name)
-    before = _commands(fresh_engine)
+    before = fresh_engine.command_calls()
     assert admin_of_fresh.set_user(user, "pw-1", caps) is AclChange.UNCHANGED
-    assert _spent(_commands(fresh_engine), before) == {"acl|getuser": 1}
+    assert calls_between(before, fresh_engine.command_calls()) == {"acl|getuser": 1}
 
     with fresh_engine.admin_client() as client:
         client.execute_command("ACL", "SETUSER", user.name, "+flushall")
-    before = _commands(fresh_engine)
+    before = fresh_engine.command_calls()
     assert admin_of_fresh.set_user(user, "pw-1", caps) is AclChange.CHANGED
-    assert _spent(_commands(fresh_engine), before).get("acl|setuser") == 1
+    assert calls_between(before, fresh_engine.command_calls()).get("acl|setuser") == 1
     assert admin_of_fresh.get_user(user.name) == desired
 
 
@@ -164,10 +164,10 @@ def test_a_new_connection_converges_once_without_reporting_drift(
     with RedisAdmin(  # the operator restarted: it has not seen this user yet
         fresh_engine.url, username=fresh_engine.admin_username, password=fresh_engine.admin_password
     ) as restarted:
-        before = _commands(fresh_engine)
+        before = fresh_engine.command_calls()
         assert restarted.set_user(user, "pw-1", caps) is AclChange.UNCHANGED
         assert restarted.set_user(user, "pw-1", caps) is AclChange.UNCHANGED
-        assert _spent(_commands(fresh_engine), before).get("acl|setuser") == 1
+        assert calls_between(before, fresh_engine.command_calls()).get("acl|setuser") == 1
 
 
 def test_get_user_of_a_missing_user_is_none(admin: RedisAdmin) -> None:
@@ -246,22 +246,6 @@ def _exact_bytes(engine: Engine, prefix: str) -> int:
         return sum(client.memory_usage(k) or 0 for k in client.scan_iter(match=f"{prefix}*", count=1000))
 
 
-#: what opening a connection and reading the statistics cost, whoever measures
-_HANDSHAKE = {"info", "hello", "auth", "client|setinfo"}
-
-
-def _commands(engine: Engine) -> dict[str, int]:
-    """Calls per command so far (INFO commandstats), connection handshakes left out."""
-    with engine.admin_client(decode_responses=True) as client:
-        stats = client.info("commandstats")
-    calls = {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
-    return {name: n for name, n in calls.items() if name not in _HANDSHAKE}
-
-
-def _spent(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
-    return {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)}
-
-
 def test_usage_is_exact_up_to_the_sample_size(engine: Engine, admin: RedisAdmin) -> None:
     _index(engine, "mem:us:small:", 50)
     assert admin.usage("mem:us:small:", sample=50) == Usage(50, _exact_bytes(engine, "mem:us:small:"), False)
@@ -295,16 +279,16 @@ def test_usage_costs_the_same_commands_among_any_number_of_other_keys(
     fresh_engine: Engine, admin_of_fresh: RedisAdmin
 ) -> None:
     _index(fresh_engine, "mem:us:mine:", 10)
-    before = _commands(fresh_engine)
+    before = fresh_engine.command_calls()
     admin_of_fresh.usage("mem:us:mine:")
-    alone = _commands(fresh_engine)
+    alone = fresh_engine.command_calls()
     _seed(fresh_engine, "mem:us:theirs:", 10_000)
-    crowded_before = _commands(fresh_engine)
+    crowded_before = fresh_engine.command_calls()
     admin_of_fresh.usage("mem:us:mine:")
-    crowded = _commands(fresh_engine)
+    crowded = fresh_engine.command_calls()
 
-    cost = _spent(alone, before)
-    assert cost == _spent(crowded, crowded_before)
+    cost = calls_between(before, alone)
+    assert cost == calls_between(crowded_before, crowded)
     assert "scan" not in cost and sum(cost.values()) <= 20
 
 

@@ -13,24 +13,10 @@ from memory_operator.clients.redis_admin import normalize_getuser
 from memory_operator.deps import Deps
 from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
-from memory_sandbox.engine import Engine
+from memory_sandbox.engine import Engine, calls_between
 from tests.integration.objects import make_store, make_tenant, ready, secret_data, settled
 
 pytestmark = pytest.mark.integration
-
-#: what opening a connection and reading the statistics cost, whoever measures
-_HANDSHAKE = {"info", "hello", "auth", "client|setinfo"}
-
-
-def _commands(engine: Engine) -> dict[str, int]:
-    with engine.admin_client(decode_responses=True) as client:
-        stats = client.info("commandstats")
-    calls = {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
-    return {name: n for name, n in calls.items() if name not in _HANDSHAKE}
-
-
-def _spent(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
-    return {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)}
 
 
 def _memory(api_client: k8s.ApiClient, namespace: str, name: str) -> AgentMemory:
@@ -76,9 +62,9 @@ def test_usage_and_the_key_quota_are_the_librarys_counts(
 
 
 def _steady_pass(engine: Engine, tenant: object, deps: Deps) -> tuple[dict[str, int], Outcome[object]]:
-    before = _commands(engine)
+    before = engine.command_calls()
     outcome = reconciler.reconcile(tenant, deps)  # type: ignore[arg-type]
-    return _spent(_commands(engine), before), outcome  # type: ignore[return-value]
+    return calls_between(before, engine.command_calls()), outcome  # type: ignore[return-value]
 
 
 def test_a_steady_pass_costs_the_same_commands_among_10000_other_keys(
