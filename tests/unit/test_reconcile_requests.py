@@ -5,6 +5,7 @@ The handlers are called as kopf would call them, with a fake API client that rec
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -233,7 +234,7 @@ def tenant_body(*policies: str) -> kopf.Body:
 def test_a_new_tenant_asks_the_policies_it_names_to_count_it() -> None:
     kube = FakeKube()
     body = tenant_body("sox", "gdpr")
-    memorytenant.tenant_binds_policies(body=body, spec=body["spec"], memo=memo(kube))
+    asyncio.run(memorytenant.tenant_binds_policies(body=body, spec=body["spec"], memo=memo(kube)))
     cause = {REQUEST_ANNOTATION: "MemoryTenant/team/alpha@30"}
     assert kube.annotated == [("compliancepolicies", "", "gdpr", cause), ("compliancepolicies", "", "sox", cause)]
 

@@ -19,8 +19,11 @@ from memory_operator.reconcilers.common import Event
 
 
 @kopf.index(GROUP, VERSION, MemoryTenant.plural)
-def tenants_by_policy(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[str, str]:
-    """policy name -> "namespace/name" of every tenant whose spec.policyRefs names it."""
+async def tenants_by_policy(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[str, str]:
+    """policy name -> "namespace/name" of every tenant whose spec.policyRefs names it.
+
+    Async although it awaits nothing: kopf runs a sync handler in its executor, and every event of every tenant is
+    indexed before it is processed, so a sync index waited behind the running reconciles (BENCHMARKS.md)."""
     refs = spec.get("policyRefs") or []
     return {ref["name"]: f"{namespace}/{name}" for ref in refs if isinstance(ref, dict) and ref.get("name")}
 

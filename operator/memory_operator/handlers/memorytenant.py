@@ -4,6 +4,7 @@ to the policies it starts or stops naming (they count their bound tenants)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from typing import Any
@@ -97,8 +98,11 @@ def tenant_child_changed(
 # A policy's status counts the tenants that name it (status.boundTenants): the policies a tenant starts or stops
 # naming, and those it named when it is gone (out of the index by then), are asked to count again.
 @kopf.on.create(GROUP, VERSION, MemoryTenant.plural)
-def tenant_binds_policies(body: kopf.Body, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
-    _ask_policies(body, memo, policy_names(spec), int(kwargs.get("retry", 0)))
+async def tenant_binds_policies(body: kopf.Body, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
+    # Async, so a tenant naming no policy does not wait for a free executor thread to do nothing.
+    names = policy_names(spec)
+    if names:
+        await asyncio.to_thread(_ask_policies, body, memo, names, int(kwargs.get("retry", 0)))
 
 
 @kopf.on.update(GROUP, VERSION, MemoryTenant.plural, field="spec.policyRefs")
