@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import kopf
+
+from memory_operator.clients.lease import LeaseTiming
 
 __all__ = ["METRICS_ENV", "main", "parser"]
 
@@ -33,6 +37,22 @@ def parser() -> argparse.ArgumentParser:
         help="do not watch the Secrets the operator wrote (it then needs no list/watch on Secrets, and an edited "
         "tenant Secret is repaired by the periodic pass instead of at once)",
     )  # fmt: skip
+    election = parser.add_argument_group(
+        "leader election", "run several replicas, one reconciling, the others standing by (a Lease in the "
+        "operator's namespace)",
+    )  # fmt: skip
+    election.add_argument(
+        "--leader-elect", action="store_true",
+        help="reconcile only while holding the Lease; stand by (answering liveness) until then",
+    )  # fmt: skip
+    election.add_argument("--leader-elect-lease", default="agent-memory-operator", metavar="NAME",
+                          help="the Lease's name (default: %(default)s)")  # fmt: skip
+    election.add_argument("--lease-duration", type=float, default=LeaseTiming.duration, metavar="S",
+                          help="how long an unrenewed Lease lasts (default: %(default)g)")  # fmt: skip
+    election.add_argument("--renew-deadline", type=float, default=LeaseTiming.deadline, metavar="S",
+                          help="the leader exits after failing to renew this long (default: %(default)g)")  # fmt: skip
+    election.add_argument("--retry-period", type=float, default=LeaseTiming.retry, metavar="S",
+                          help="how often the leader renews and a standby tries (default: %(default)g)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="log warnings and errors only (default: INFO)")
     parser.add_argument("--verbose", "--debug", dest="debug", action="store_true", help="log at DEBUG")
     parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full", help="log line format")
@@ -69,19 +89,50 @@ def main(argv: list[str] | None = None) -> int:
             server = metrics.serve(args.metrics_address)
         except (ValueError, OSError) as exc:
             command.error(f"--metrics-address: {exc}")
-    kopf.configure(debug=args.debug, quiet=args.quiet, log_format=kopf.LogFormat[args.log_format.upper()])
     try:
+        timing = LeaseTiming(args.lease_duration, args.renew_deadline, args.retry_period)
+    except ValueError as exc:
+        command.error(str(exc))
+    kopf.configure(debug=args.debug, quiet=args.quiet, log_format=kopf.LogFormat[args.log_format.upper()])
+
+    def run() -> None:
         kopf.run(
-            standalone=True,  # one replica with the Recreate strategy; no peering
+            standalone=True,  # kopf's own peering is off: one replica at a time runs (--leader-elect), or only one
             clusterwide=not args.namespace,
             namespaces=args.namespace,
             liveness_endpoint=args.liveness or None,
             memo=kopf.Memo(metrics=metrics),
         )
+
+    try:
+        if args.leader_elect:
+            _run_elected(run, args, timing, metrics)
+        else:
+            run()
     finally:
         if server is not None:
             server.stop()
     return 0
+
+
+def _run_elected(run: Callable[[], None], args: argparse.Namespace, timing: LeaseTiming, metrics: Any) -> None:
+    from kubernetes import client as k8s  # noqa: PLC0415 - keep `--help` fast
+
+    from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL  # noqa: PLC0415
+    from memory_operator.clients.config import api_client  # noqa: PLC0415
+    from memory_operator.clients.lease import LeaderElector  # noqa: PLC0415
+    from memory_operator.deps import operator_namespace  # noqa: PLC0415
+    from memory_operator.election import candidate_identity, run_elected  # noqa: PLC0415
+
+    elector = LeaderElector(
+        k8s.CoordinationV1Api(api_client()),
+        operator_namespace(),
+        args.leader_elect_lease,
+        candidate_identity(),
+        timing,
+        labels={MANAGED_BY_LABEL: MANAGED_BY},
+    )
+    run_elected(run, elector, liveness_url=args.liveness or None, leading=lambda on: metrics.leader.set(int(on)))
 
 
 if __name__ == "__main__":

@@ -111,6 +111,13 @@ class Metrics:
         Gauge(
             "agentmemory_build_info", "The operator's version (always 1).", ["version"], registry=self.registry
         ).labels(_version()).set(1)
+        self.leader = Gauge(
+            "agentmemory_leader",
+            "1 while this replica holds the leader Lease and reconciles, 0 while it stands by (with "
+            "--leader-elect; without it, always 1).",
+            registry=self.registry,
+        )
+        self.leader.set(1)
         self.reconciliations = Counter(
             "agentmemory_reconciliations",
             "Reconciles run, by kind and result (success, or error with the reason in "
