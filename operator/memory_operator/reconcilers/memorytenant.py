@@ -8,6 +8,7 @@ at any point leaves state the next run converges from without minting a second p
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Callable, Iterator
@@ -20,7 +21,14 @@ from pydantic import ValidationError
 
 from memory_client import contract
 from memory_operator.api.conditions import find_condition
-from memory_operator.api.v1alpha1 import CompliancePolicy, MemoryStore, MemoryTenant, MemoryTenantStatus, Requirements
+from memory_operator.api.v1alpha1 import (
+    CompliancePolicy,
+    CompliancePolicySpec,
+    MemoryStore,
+    MemoryTenant,
+    MemoryTenantStatus,
+    Requirements,
+)
 from memory_operator.api.v1alpha1.memorytenant import (
     MAX_TENANT_NAME,
     TENANT_NAME_TOO_LONG,
@@ -181,14 +189,22 @@ def effective_policy(tenant: MemoryTenant, deps: Deps) -> Requirements:
         if body is None:
             raise PolicyNotFound(f"{field}: CompliancePolicy {ref.name!r} not found")
         try:
-            policies.append((ref.name, CompliancePolicy.from_body(body).spec))
+            policies.append((ref.name, CompliancePolicy.from_body(body).spec.model_dump_json()))
         except ValidationError as exc:
             raise PolicyConflict(f"{field}: CompliancePolicy {ref.name!r} is invalid: "
                                  f"{describe_validation_error(exc, 'spec')}") from None  # fmt: skip
     try:
-        return effective_for_tenant(policies, tenant.spec.retention_days)
+        return _combined(tuple(policies), tenant.spec.retention_days)
     except PolicyContradiction as exc:
         raise PolicyConflict(str(exc)) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _combined(policies: tuple[tuple[str, str], ...], retention_days: int | None) -> Requirements:
+    """effective_for_tenant of (name, spec as JSON) pairs, remembered: it checks every schedule with croniter, the
+    dearest pure step of a pass, and most tenants share a combination (models are frozen: one result serves all)."""
+    specs = [(name, CompliancePolicySpec.model_validate_json(spec)) for name, spec in policies]
+    return effective_for_tenant(specs, retention_days)
 
 
 # Secret material ------------------------------------------------------------------------------------------
