@@ -121,3 +121,18 @@ def test_an_unchanged_status_sends_an_empty_patch_and_a_changed_one_only_what_mo
 
     _write(body, patch, old, status("answers again", "2026-01-01T00:00:00Z"), [])
     assert set(patch["status"]) == {"conditions"}
+
+
+def test_the_token_refresh_hook_runs_at_most_once_a_second_not_before_every_request() -> None:
+    configuration, calls = k8s.Configuration(), []
+    configuration.refresh_api_key_hook = lambda config: calls.append(config)
+    KubeClient(k8s.ApiClient(configuration))
+    for _ in range(100):
+        configuration.get_api_key_with_prefix("BearerToken")
+    assert calls == [configuration]
+
+
+def test_a_client_without_a_token_refresh_hook_gets_none() -> None:
+    configuration = k8s.Configuration()
+    KubeClient(k8s.ApiClient(configuration))
+    assert configuration.refresh_api_key_hook is None

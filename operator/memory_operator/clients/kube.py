@@ -191,6 +191,34 @@ class Known:
         return body == desired and (version == str(meta.get("resourceVersion") or "") or _holds(current, desired))
 
 
+#: how often the client's token refresh hook runs at most (see _throttle_token_refresh)
+TOKEN_REFRESH_INTERVAL = 1.0
+
+
+def _throttle_token_refresh(configuration: Any) -> None:
+    """Run the configuration's token refresh hook at most once per TOKEN_REFRESH_INTERVAL, not before every request.
+
+    Both of the kubernetes library's loaders install a hook that re-applies the whole configuration (host, TLS and a
+    scan of the environment for proxies) on every request, a few per cent of the operator's CPU while provisioning
+    (BENCHMARKS.md); the token itself is only re-read once expired (kubeconfig: 5 minutes before its expiry;
+    in-cluster: the token file once a minute), so a second's delay changes nothing.
+    """
+    hook = getattr(configuration, "refresh_api_key_hook", None)
+    if hook is None:
+        return
+    lock, last = threading.Lock(), [float("-inf")]
+
+    def refresh(config: Any) -> None:
+        with lock:
+            now = time.monotonic()
+            if now - last[0] < TOKEN_REFRESH_INTERVAL:
+                return
+            hook(config)
+            last[0] = now
+
+    configuration.refresh_api_key_hook = refresh
+
+
 def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
     kept = copy.deepcopy(obj)
     (kept.get("metadata") or {}).pop("managedFields", None)
@@ -216,6 +244,7 @@ class KubeClient:
     def __init__(
         self, api_client: k8s.ApiClient, watched: frozenset[str] = frozenset(), labels: dict[str, str] | None = None
     ) -> None:
+        _throttle_token_refresh(api_client.configuration)
         self._core = k8s.CoreV1Api(api_client)
         self._batch = k8s.BatchV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
