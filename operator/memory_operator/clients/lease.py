@@ -70,7 +70,7 @@ class LeaderElector:
         labels: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._api = api
+        self._leases = api
         self.namespace = namespace
         self.name = name
         self.identity = identity
@@ -90,7 +90,7 @@ class LeaderElector:
         timeout = timeout if timeout is not None else self.timing.deadline / 2
         started = self._clock()
         try:
-            lease = self._api.read_namespaced_lease(self.name, self.namespace, _request_timeout=timeout)
+            lease = self._leases.read_namespaced_lease(self.name, self.namespace, _request_timeout=timeout)
         except ApiException as exc:
             if exc.status != 404:
                 logger.warning("Reading Lease %s/%s failed: HTTP %s", self.namespace, self.name, exc.status)
@@ -119,7 +119,7 @@ class LeaderElector:
             lease_transitions=(spec.lease_transitions or 0) + (0 if ours else 1),
         )
         try:
-            self._api.replace_namespaced_lease(self.name, self.namespace, lease, _request_timeout=timeout)
+            self._leases.replace_namespaced_lease(self.name, self.namespace, lease, _request_timeout=timeout)
         except ApiException as exc:  # 409: someone wrote it since we read it (a renewal, or a rival's take-over)
             logger.debug("Writing Lease %s/%s failed: HTTP %s", self.namespace, self.name, exc.status)
             return False
@@ -141,7 +141,7 @@ class LeaderElector:
             ),
         )
         try:
-            self._api.create_namespaced_lease(self.namespace, body, _request_timeout=timeout)
+            self._leases.create_namespaced_lease(self.namespace, body, _request_timeout=timeout)
         except ApiException as exc:  # 409: a rival created it first
             logger.debug("Creating Lease %s/%s failed: HTTP %s", self.namespace, self.name, exc.status)
             return False
@@ -198,13 +198,13 @@ class LeaderElector:
             return False
         timeout = self.timing.retry
         try:
-            lease = self._api.read_namespaced_lease(self.name, self.namespace, _request_timeout=timeout)
+            lease = self._leases.read_namespaced_lease(self.name, self.namespace, _request_timeout=timeout)
             if lease.spec is None or lease.spec.holder_identity != self.identity:
                 return False
             lease.spec.holder_identity = None
             lease.spec.lease_duration_seconds = 1
             lease.spec.renew_time = _now()
-            self._api.replace_namespaced_lease(self.name, self.namespace, lease, _request_timeout=timeout)
+            self._leases.replace_namespaced_lease(self.name, self.namespace, lease, _request_timeout=timeout)
         except (ApiException, HTTPError, OSError) as exc:
             logger.warning("Releasing Lease %s/%s failed (%s): a standby takes over when it expires",
                            self.namespace, self.name, getattr(exc, "status", None) or type(exc).__name__)  # fmt: skip
