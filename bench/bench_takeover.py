@@ -133,11 +133,14 @@ def main() -> None:
     git = ["git", "rev-parse", "--short", "HEAD"]
     commit = subprocess.run(git, check=False, capture_output=True, text=True).stdout.strip()
     results: dict[str, list[tuple[float, float]]] = {}
-    with Sandbox(resync_seconds=60).start(operator=False) as box:
+    box = Sandbox(resync_seconds=60).start(operator=False)
+    try:
         for round_ in range(args.rounds):
             results.setdefault("SIGKILL, standby", []).append(standby_round(box, signal.SIGKILL, round_, timings))
             results.setdefault("SIGTERM, standby", []).append(standby_round(box, signal.SIGTERM, round_, timings))
             results.setdefault("SIGKILL, cold restart (baseline)", []).append(cold_round(box, round_))
+    finally:
+        box.stop()
     print(f"commit {commit}; lease {args.lease_duration:g}/{args.renew_deadline:g}/{args.retry_period:g} s; "
           f"{args.rounds} rounds")  # fmt: skip
     print("| lost by | until a new leader holds the Lease (cold: is live) | until a tenant then applied is Ready |")

@@ -136,6 +136,8 @@ class Sandbox:
     # Lifecycle --------------------------------------------------------------------------------------------
 
     def start(self, *, operator: bool = True) -> Sandbox:
+        if self.api.process is not None:  # a second start would orphan the first API server and engine
+            raise SandboxError("the sandbox is already started (`with Sandbox(...)` starts it: do not also call start)")
         try:
             self.engine.start()
             self.api.start()
