@@ -124,8 +124,8 @@ def test_an_unchanged_status_sends_an_empty_patch_and_a_changed_one_only_what_mo
 
 
 def test_the_token_refresh_hook_runs_at_most_once_a_second_not_before_every_request() -> None:
-    configuration, calls = k8s.Configuration(), []
-    configuration.refresh_api_key_hook = lambda config: calls.append(config)
+    configuration, calls = k8s.Configuration(), list[Any]()
+    configuration.refresh_api_key_hook = calls.append
     KubeClient(k8s.ApiClient(configuration))
     for _ in range(100):
         configuration.get_api_key_with_prefix("BearerToken")
