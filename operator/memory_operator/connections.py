@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from memory_operator.api.v1alpha1 import MemoryStore
@@ -11,9 +13,14 @@ from memory_operator.builders.acl import ServerCapabilities
 from memory_operator.builders.secrets import secret_value
 from memory_operator.clients.kube import KubeClient
 from memory_operator.clients.redis_admin import RedisAdmin
-from memory_operator.errors import InvalidSpec, SecretNotFound
+from memory_operator.errors import InvalidSpec, SecretNotFound, StoreBusy
 
-__all__ = ["StoreConnections"]
+__all__ = ["DEFAULT_PER_STORE", "PER_STORE_ENV", "StoreConnections"]
+
+#: reconciles one store may have in flight at once: half of kopf's workers (handlers/startup.py sets 8), so
+#: tenants on other stores keep at least as many while one store is slow
+DEFAULT_PER_STORE = 4
+PER_STORE_ENV = "AGENTMEMORY_RECONCILES_PER_STORE"
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,19 @@ class StoreConnections:
     #: how long a server's command list is trusted; it changes only when the server is upgraded
     CAPABILITIES_TTL = 300.0
 
-    def __init__(self, kube: KubeClient, timeout: float = 5.0, admin_namespaces: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        timeout: float = 5.0,
+        admin_namespaces: frozenset[str] | None = None,
+        per_store: int = DEFAULT_PER_STORE,
+    ) -> None:
+        if per_store < 1:
+            raise ValueError(f"reconciles per store must be at least 1, not {per_store}")
         self._kube = kube
+        #: how many reconciles may talk to one store at once (`slot`)
+        self.per_store = per_store
+        self._busy: dict[str, int] = {}
         self._timeout = timeout
         #: the only namespaces a store's Secrets are read from (None: any, for tests that build their own)
         self.admin_namespaces = admin_namespaces
@@ -51,6 +69,26 @@ class StoreConnections:
         with self._lock:
             self._capabilities[id(admin)] = (now, caps)
         return caps
+
+    @contextmanager
+    def slot(self, store_name: str) -> Iterator[None]:
+        """Hold one of the store's `per_store` slots for the block, or raise StoreBusy at once when all are held.
+
+        Never waits: a reconcile waiting here would still hold its worker thread, and a slow store would then
+        hold them all. The one put off is retried shortly (StoreBusy), having done nothing yet.
+        """
+        with self._lock:
+            held = self._busy.get(store_name, 0)
+            if held >= self.per_store:
+                raise StoreBusy(f"MemoryStore {store_name!r} has {held} reconciles in flight; retrying shortly")
+            self._busy[store_name] = held + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy[store_name] -= 1
+                if not self._busy[store_name]:
+                    del self._busy[store_name]
 
     @property
     def timeout(self) -> float:

@@ -72,6 +72,14 @@ class StoreUnavailable(ReconcileError):
     retry_after = 5.0
 
 
+class StoreBusy(ReconcileError):
+    """As many reconciles as a store may have at once are already talking to it: this one is put off, writing
+    nothing (no condition, no Event), so that one slow store cannot hold every worker of the operator."""
+
+    reason = "StoreBusy"
+    retry_after = 1.0
+
+
 class UnsupportedServer(StoreUnavailable):
     """The store answers but runs a server tenants cannot be placed on (Redis < 7, Valkey < 8, no ACLs)."""
 

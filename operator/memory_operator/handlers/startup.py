@@ -12,7 +12,7 @@ from memory_operator.api.crdgen import KINDS
 from memory_operator.api.v1alpha1 import GROUP, VERSION
 from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
 from memory_operator.clients.kube import KubeClient
-from memory_operator.connections import StoreConnections
+from memory_operator.connections import DEFAULT_PER_STORE, PER_STORE_ENV, StoreConnections
 from memory_operator.deps import ADMIN_NAMESPACES_ENV, Deps, operator_namespace
 from memory_operator.handlers.memorytenant import OWNED, OWNED_KINDS, OWNED_SELECTOR
 from memory_operator.metrics import Metrics
@@ -42,7 +42,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     for owned in OWNED:
         settings.watching.label_selectors[owned] = OWNED_SELECTOR
     kube = KubeClient.from_environment(watched=OWNED_KINDS, labels={MANAGED_BY_LABEL: MANAGED_BY})
-    memo.deps = Deps(kube=kube, stores=StoreConnections(kube, admin_namespaces=admin_secret_namespaces()))
+    try:
+        per_store = int(os.environ.get(PER_STORE_ENV) or DEFAULT_PER_STORE)
+        stores = StoreConnections(kube, admin_namespaces=admin_secret_namespaces(), per_store=per_store)
+    except ValueError as exc:
+        raise kopf.PermanentError(f"${PER_STORE_ENV}: {exc}") from None
+    memo.deps = Deps(kube=kube, stores=stores)
     if memo.get("metrics") is None:  # `__main__` passes one when it serves them; record anyway otherwise
         memo.metrics = Metrics(process=False)
 

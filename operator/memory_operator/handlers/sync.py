@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,6 +27,7 @@ from memory_operator.errors import (
     InvalidSpec,
     KubernetesApiError,
     ReconcileError,
+    StoreBusy,
     UnexpectedError,
     describe_validation_error,
 )
@@ -119,6 +121,10 @@ def run(
     except DeletionInProgress as err:
         logger.info("reconcile stopped: %s", err.message)  # the finalizer owns the object now: write nothing
         return
+    except StoreBusy as err:  # put off before it began: nothing to report, only to retry (with some spread)
+        logger.debug("%s: %s", err.reason, err.message)
+        delay = retry_delay(err, retry, deps.retry_scale) * random.uniform(1.0, 1.5)  # noqa: S311 - not a secret
+        raise kopf.TemporaryError(f"{err.reason}: {err.message}", delay=delay) from None
     except ReconcileError as err:
         written = _fail(body, patch, deps, old_status, err, generation, logger)
         _observe(metrics, body, written, err.reason)

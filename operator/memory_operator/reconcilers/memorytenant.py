@@ -435,11 +435,13 @@ def _reconcile(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> Outcome[Memor
     if len(tenant.name) > MAX_TENANT_NAME:  # the CRD refuses it at admission; an object stored before may not be
         raise InvalidSpec(TENANT_NAME_TOO_LONG)
     policy = effective_policy(tenant, deps)  # before anything is written: a conflict provisions nothing
-    placed = _placement(tenant, deps, guard)
-    users, events = _users(tenant, placed, policy, deps, guard, now)
-    events += _keyring(tenant, placed, deps, guard)
-    _jobs(tenant, placed, policy, deps, guard)
-    evidence = _evidence(tenant, placed, policy, deps, guard, now)
+    store = resolve_store(tenant, deps)
+    with deps.stores.slot(store.name):  # StoreBusy, before anything is written, when the store has enough going on
+        placed = _placement(tenant, store, deps, guard)
+        users, events = _users(tenant, placed, policy, deps, guard, now)
+        events += _keyring(tenant, placed, deps, guard)
+        _jobs(tenant, placed, policy, deps, guard)
+        evidence = _evidence(tenant, placed, policy, deps, guard, now)
     return _status(tenant, placed, policy, users, evidence, events, now)
 
 
@@ -458,9 +460,8 @@ class _Placement:
     steady: bool
 
 
-def _placement(tenant: MemoryTenant, deps: Deps, guard: _Guard) -> _Placement:
-    """Pick the store, check it answers, refuse foreign children, then pin the placement: nothing written before."""
-    store = resolve_store(tenant, deps)
+def _placement(tenant: MemoryTenant, store: MemoryStore, deps: Deps, guard: _Guard) -> _Placement:
+    """Check the store answers, refuse foreign children, then pin the placement: nothing written before."""
     endpoint = Endpoint.parse(store.spec.url)
     with store_errors(store.name), _store_misconfigured(store.name):
         admin = deps.stores.admin_for(store)
