@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from memory_operator.api.v1alpha1 import GROUP, VERSION
+from memory_operator.clients.config import api_client
 
 __all__ = ["FIELD_MANAGER", "AlreadyExists", "Known", "KubeClient", "KubeError", "OwnWrites"]
 
@@ -268,12 +268,8 @@ class KubeClient:
     def from_environment(
         cls, watched: frozenset[str] = frozenset(), labels: dict[str, str] | None = None
     ) -> KubeClient:
-        """In-cluster config when running in a Pod, else KUBECONFIG / ~/.kube/config."""
-        try:
-            k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
-        return cls(k8s.ApiClient(), watched, labels)
+        """In-cluster config when running in a Pod, else KUBECONFIG / ~/.kube/config (`config.api_client`)."""
+        return cls(api_client(), watched, labels)
 
     @staticmethod
     def _json(response: Any) -> dict[str, Any]:
