@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             namespaces=args.namespace,
             liveness_endpoint=args.liveness or None,
             memo=kopf.Memo(metrics=metrics),
+            # kopf's default lifecycle runs one handler per processing cycle: a tenant's creation (two handlers)
+            # took two cycles, each a PATCH and a watch round trip. All handlers due run in one cycle instead.
+            lifecycle=kopf.lifecycles.all_at_once,
         )
 
     try:

@@ -17,11 +17,6 @@ from memory_operator.deps import ADMIN_NAMESPACES_ENV, Deps, operator_namespace
 from memory_operator.handlers.memorytenant import OWNED, OWNED_KINDS, OWNED_SELECTOR
 from memory_operator.metrics import Metrics
 
-# kopf's default lifecycle runs one handler per processing cycle: a tenant's creation (two handlers) took two
-# cycles, each a PATCH and a watch round trip. All handlers due run in one cycle instead. Set on import, as kopf.run
-# reads it before any startup handler runs (BENCHMARKS.md, provisioning).
-kopf.set_default_lifecycle(kopf.lifecycles.all_at_once)
-
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
