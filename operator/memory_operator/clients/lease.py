@@ -100,7 +100,8 @@ class LeaderElector:
             logger.warning("Reading Lease %s/%s failed: %s", self.namespace, self.name, type(exc).__name__)
             return False
         spec = lease.spec or k8s.V1LeaseSpec()
-        record = (spec.holder_identity, spec.renew_time, spec.lease_duration_seconds, lease.metadata.resource_version)
+        version = lease.metadata.resource_version if lease.metadata else None
+        record = (spec.holder_identity, spec.renew_time, spec.lease_duration_seconds, version)
         if record != self._observed:
             self._observed, self._observed_at = record, started
         self.holder = spec.holder_identity or None
