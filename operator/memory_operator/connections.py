@@ -17,8 +17,8 @@ from memory_operator.errors import InvalidSpec, SecretNotFound, StoreBusy
 
 __all__ = ["DEFAULT_PER_STORE", "PER_STORE_ENV", "StoreConnections"]
 
-#: reconciles one store may have in flight at once: half of kopf's workers (handlers/startup.py sets 8), so
-#: tenants on other stores keep at least as many while one store is slow
+#: reconciles a slow store may have in flight at once: half of kopf's workers (handlers/startup.py sets 8), so
+#: tenants on other stores keep at least as many while one store hangs
 DEFAULT_PER_STORE = 4
 PER_STORE_ENV = "AGENTMEMORY_RECONCILES_PER_STORE"
 
@@ -44,13 +44,16 @@ class StoreConnections:
         timeout: float = 5.0,
         admin_namespaces: frozenset[str] | None = None,
         per_store: int = DEFAULT_PER_STORE,
+        slow_after: float | None = None,
     ) -> None:
         if per_store < 1:
             raise ValueError(f"reconciles per store must be at least 1, not {per_store}")
         self._kube = kube
-        #: how many reconciles may talk to one store at once (`slot`)
+        #: how many reconciles a slow store may have in flight at once (`slot`)
         self.per_store = per_store
-        self._busy: dict[str, int] = {}
+        #: a reconcile in flight this long says its store is slow (default: half the admin timeout)
+        self.slow_after = timeout / 2 if slow_after is None else slow_after
+        self._busy: dict[str, dict[object, float]] = {}  # per store: its reconciles in flight, and when each began
         self._timeout = timeout
         #: the only namespaces a store's Secrets are read from (None: any, for tests that build their own)
         self.admin_namespaces = admin_namespaces
@@ -72,23 +75,31 @@ class StoreConnections:
 
     @contextmanager
     def slot(self, store_name: str) -> Iterator[None]:
-        """Hold one of the store's `per_store` slots for the block, or raise StoreBusy at once when all are held.
+        """Run the block as one of the store's reconciles in flight, or raise StoreBusy at once when the store is
+        slow: `per_store` of them are already in flight and the oldest has run for `slow_after` (default 2.5 s).
 
-        Never waits: a reconcile waiting here would still hold its worker thread, and a slow store would then
-        hold them all. The one put off is retried shortly (StoreBusy), having done nothing yet.
+        A store that answers promptly is never limited (a single store gets every worker); one that hangs keeps
+        at most `per_store` workers once its reconciles are seen to hang. Never waits: a reconcile waiting here
+        would still hold its worker thread. The one put off is retried shortly (StoreBusy), having done nothing.
         """
+        now = time.monotonic()
+        token = object()
         with self._lock:
-            held = self._busy.get(store_name, 0)
-            if held >= self.per_store:
-                raise StoreBusy(f"MemoryStore {store_name!r} has {held} reconciles in flight; retrying shortly")
-            self._busy[store_name] = held + 1
+            started = self._busy.setdefault(store_name, {})
+            oldest = now - min(started.values(), default=now)
+            if len(started) >= self.per_store and oldest >= self.slow_after:
+                raise StoreBusy(
+                    f"MemoryStore {store_name!r} has {len(started)} reconciles in flight, the oldest for "
+                    f"{oldest:.0f}s; retrying shortly"
+                )
+            started[token] = now
         try:
             yield
         finally:
             with self._lock:
-                self._busy[store_name] -= 1
-                if not self._busy[store_name]:
-                    del self._busy[store_name]
+                del started[token]
+                if not started:
+                    self._busy.pop(store_name, None)
 
     @property
     def timeout(self) -> float:
