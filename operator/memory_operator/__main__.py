@@ -6,11 +6,14 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import kopf
 
 from memory_operator.clients.lease import LeaseTiming
+
+if TYPE_CHECKING:
+    from memory_operator.metrics import Metrics
 
 __all__ = ["METRICS_ENV", "main", "parser"]
 
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_elected(run: Callable[[], None], args: argparse.Namespace, timing: LeaseTiming, metrics: Any) -> None:
+def _run_elected(run: Callable[[], None], args: argparse.Namespace, timing: LeaseTiming, metrics: Metrics) -> None:
     from kubernetes import client as k8s  # noqa: PLC0415 - keep `--help` fast
 
     from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL  # noqa: PLC0415
