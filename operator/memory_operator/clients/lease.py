@@ -119,15 +119,12 @@ class LeaderElector:
             renew_time=now,
             lease_transitions=(spec.lease_transitions or 0) + (0 if ours else 1),
         )
-        try:
-            self._leases.replace_namespaced_lease(self.name, self.namespace, lease, _request_timeout=timeout)
-        except ApiException as exc:  # 409: someone wrote it since we read it (a renewal, or a rival's take-over)
-            logger.debug("Writing Lease %s/%s failed: HTTP %s", self.namespace, self.name, exc.status)
-            return False
-        except (HTTPError, OSError) as exc:
-            logger.warning("Writing Lease %s/%s failed: %s", self.namespace, self.name, type(exc).__name__)
-            return False
-        return self._won(started)
+
+        # 409: someone wrote it since we read it (a renewal, or a rival's take-over)
+        def replace() -> object:
+            return self._leases.replace_namespaced_lease(self.name, self.namespace, lease, _request_timeout=timeout)
+
+        return self._write("Writing", started, replace)
 
     def _create(self, started: float, timeout: float) -> bool:
         now = _now()
@@ -141,13 +138,19 @@ class LeaderElector:
                 lease_transitions=0,
             ),
         )
+        # 409: a rival created it first
+        create = self._leases.create_namespaced_lease
+        return self._write("Creating", started, lambda: create(self.namespace, body, _request_timeout=timeout))
+
+    def _write(self, what: str, started: float, call: Callable[[], object]) -> bool:
+        """Run one Lease write; True (and we hold it) when it went through, False on a conflict or a failure."""
         try:
-            self._leases.create_namespaced_lease(self.namespace, body, _request_timeout=timeout)
-        except ApiException as exc:  # 409: a rival created it first
-            logger.debug("Creating Lease %s/%s failed: HTTP %s", self.namespace, self.name, exc.status)
+            call()
+        except ApiException as exc:
+            logger.debug("%s Lease %s/%s failed: HTTP %s", what, self.namespace, self.name, exc.status)
             return False
         except (HTTPError, OSError) as exc:
-            logger.warning("Creating Lease %s/%s failed: %s", self.namespace, self.name, type(exc).__name__)
+            logger.warning("%s Lease %s/%s failed: %s", what, self.namespace, self.name, type(exc).__name__)
             return False
         return self._won(started)
 
