@@ -80,3 +80,19 @@ def test_the_cluster_stops_every_process_it_started() -> None:
         assert pid is not None
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_cluster_client_keeps_working_after_its_shard_fails_over(cluster: Cluster) -> None:
+    for node in cluster.nodes:
+        if node.running:
+            with node.admin_client() as client:
+                _set_user(client, "survivor", "pw-survivor")
+    # shard 2: the promoted-replica test above already spent shard 1's only replica
+    tag = next(f"t{i}" for i in range(1000) if key_slot(f"t{i}".encode()) >= 2 * SLOTS // cluster.primaries)
+    key, shard = f"{{{tag}}}:k", 2
+    with cluster.cluster_client("survivor", "pw-survivor") as client:
+        client.set(key, "before")
+        cluster.wait_healthy()  # the replica has the write before its primary dies
+        cluster.kill_primary(shard)
+        client.set(key, "after")  # the same client object: refreshes its topology on the dead node's error
+        assert client.get(key) == "after"
