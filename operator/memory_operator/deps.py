@@ -12,6 +12,7 @@ from pathlib import Path
 
 from memory_operator.clients.kube import KubeClient
 from memory_operator.connections import StoreConnections
+from memory_operator.surveys import Surveys
 
 __all__ = [
     "ADMIN_NAMESPACES_ENV",
@@ -125,6 +126,8 @@ class Deps:
     #: the image tenant CronJobs run (`memory-jobs`): the operator's own, set by the Deployment
     job_image: str = field(default_factory=lambda: os.environ.get("AGENTMEMORY_JOB_IMAGE", DEFAULT_JOB_IMAGE))
     deletions: Deletions = field(default_factory=Deletions)
+    #: what each store's hourly survey covers (noted by tenant passes, walked by the store's pass)
+    surveys: Surveys = field(default_factory=Surveys)
     #: the operator's own namespace: where the audit seal key Secret lives
     namespace: str = field(default_factory=operator_namespace)
     #: a factor on every retry delay (handlers.sync.retry_delay), from $AGENTMEMORY_RETRY_SCALE

@@ -9,7 +9,9 @@ from typing import Any
 import redis
 from kubernetes import client as k8s
 
-from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryTenant
+from memory_operator.api.v1alpha1 import GROUP, VERSION, MemoryStore, MemoryTenant
+from memory_operator.deps import Deps
+from memory_operator.reconcilers import memorystore
 from memory_operator.reconcilers.common import Outcome
 from memory_sandbox.engine import Engine
 
@@ -48,6 +50,12 @@ def make_store(
     body = {"metadata": {"name": name, "annotations": annotations}, "spec": spec}
     custom(api_client).create_cluster_custom_object(GROUP, VERSION, "memorystores", body)
     return name
+
+
+def store_pass(api_client: k8s.ApiClient, name: str, deps: Deps) -> Outcome[Any]:
+    """One pass of the MemoryStore's own reconcile, as its timer runs it (the health check, the tenants' survey)."""
+    body = custom(api_client).get_cluster_custom_object(GROUP, VERSION, "memorystores", name)
+    return memorystore.reconcile(MemoryStore.from_body(body), deps)
 
 
 def make_tenant(api_client: k8s.ApiClient, namespace: str, name: str, **spec: Any) -> MemoryTenant:

@@ -20,6 +20,7 @@ from memory_operator.clients.redis_admin import (
     StoreCommandError,
     StoreUnavailable,
     StoreUnsupported,
+    SurveyScope,
     Usage,
 )
 from memory_sandbox.engine import Engine, calls_between, free_port
@@ -290,6 +291,54 @@ def test_usage_costs_the_same_commands_among_any_number_of_other_keys(
     cost = calls_between(before, alone)
     assert cost == calls_between(crowded_before, crowded)
     assert "scan" not in cost and sum(cost.values()) <= 20
+
+
+def _scopes(*names: str, cutoff_ms: int | None = None) -> dict[str, SurveyScope]:
+    return {f"mem:sv:{n}:": SurveyScope(f"mem:sv:{n}:shared:", cutoff_ms, encrypted=True) for n in names}
+
+
+def test_one_survey_counts_every_tenant_by_its_own_prefix(fresh_engine: Engine, admin_of_fresh: RedisAdmin) -> None:
+    _seed(fresh_engine, "mem:sv:a:", 3)  # plain strings, no TTL: plaintext where encryption is required
+    _seed(fresh_engine, "mem:sv:ab:", 2)  # shares the text "mem:sv:a" but not the prefix
+    _seed(fresh_engine, "mem:sv:unnoted:", 4)  # a tenant not asked for (gone, or not yet noted)
+    with fresh_engine.admin_client() as client:
+        client.set("mem:sv:a:agent:x:deep:er:key", b"\x01sealed", ex=60)  # colons beyond the prefix; a TTL
+        client.hset("mem:sv:ab:shared:sizes", "mem:sv:ab:0", 1)  # the library's plain bookkeeping
+
+    found = admin_of_fresh.survey(_scopes("a", "ab", "empty", "unnoted")) | admin_of_fresh.survey(_scopes("solo"))
+
+    assert found["mem:sv:a:"] == {
+        "keys": 4, "data_keys": 4, "keys_without_ttl": 0, "streams_with_old_content": 0, "plaintext_values": 3
+    }  # fmt: skip
+    assert found["mem:sv:ab:"]["keys"] == 3 and found["mem:sv:ab:"]["data_keys"] == 2
+    assert found["mem:sv:ab:"]["plaintext_values"] == 2  # the sizes index is plain by design
+    assert found["mem:sv:unnoted:"]["keys"] == 4
+    assert found["mem:sv:empty:"] == dict.fromkeys(found["mem:sv:empty:"], 0)
+    assert found["mem:sv:solo:"]["keys"] == 0
+    assert admin_of_fresh.survey(_scopes("a"), batch=2) == {"mem:sv:a:": found["mem:sv:a:"]}
+    assert admin_of_fresh.survey({}) == {}
+
+
+def test_keys_without_ttl_count_only_under_a_retention(fresh_engine: Engine, admin_of_fresh: RedisAdmin) -> None:
+    _seed(fresh_engine, "mem:sv:r:", 2)
+    assert admin_of_fresh.survey(_scopes("r"))["mem:sv:r:"]["keys_without_ttl"] == 0
+    assert admin_of_fresh.survey(_scopes("r", cutoff_ms=0))["mem:sv:r:"]["keys_without_ttl"] == 2
+
+
+def test_a_survey_walks_the_keyspace_once_whatever_the_number_of_tenants(
+    fresh_engine: Engine, admin_of_fresh: RedisAdmin
+) -> None:
+    for n in range(50):
+        _seed(fresh_engine, f"mem:sv:t{n}:", 40)  # 2,000 keys of 50 tenants
+
+    def scans(scopes: dict[str, SurveyScope]) -> int:
+        before = fresh_engine.command_calls()
+        admin_of_fresh.survey(scopes)
+        return calls_between(before, fresh_engine.command_calls()).get("scan", 0)
+
+    one, all_of_them = scans(_scopes("t0")), scans(_scopes(*(f"t{n}" for n in range(50))))
+    assert one >= 4  # batches of 500 over 2,000 keys
+    assert all_of_them == one  # before: one walk per tenant, 50 times as many
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ admin-only ones, and any agent could HSET the report the operator published.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import redis
 from kubernetes import client as k8s
@@ -18,8 +20,9 @@ from memory_operator.builders import acl
 from memory_operator.deps import Deps
 from memory_operator.reconcilers import memorytenant as reconciler
 from memory_operator.reconcilers.common import Outcome
+from memory_operator.surveys import SURVEY_INTERVAL_MS
 from memory_sandbox.engine import Engine
-from tests.integration.objects import login, make_store, make_tenant, secret_data, settled
+from tests.integration.objects import login, make_store, make_tenant, secret_data, settled, store_pass
 
 pytestmark = pytest.mark.integration
 
@@ -238,15 +241,18 @@ def test_keys_written_around_the_library_are_in_the_operators_survey(
     store = make_store(api_client, engine)
     tenant = make_tenant(api_client, namespace, "sloppy", storeRef={"name": store}, agents=["bot"], retentionDays=30)
     first = reconciler.reconcile(tenant, deps)
+    store_pass(api_client, store, deps)  # the first survey of the new tenant
     agent = login(api_client, namespace, "sloppy-bot-memory-credentials")
     prefix = acl.tenant_prefix(namespace, "sloppy")
     agent.set(f"{prefix}notes", "SSN 123-45-6789")
     facts_key = f"{acl.results_prefix(namespace, 'sloppy')}facts"
     admin = engine.admin_client(decode_responses=True)
     assert admin.hget(facts_key, "plaintext_values") == "0"
-    admin.hset(facts_key, "at", "0")  # the hour is up
+    an_hour_on = deps.clock() + timedelta(milliseconds=SURVEY_INTERVAL_MS)
+    deps.clock = lambda: an_hour_on  # the hour is up: the tenant is due again
 
     reconciler.reconcile(settled(tenant, first), deps)
+    store_pass(api_client, store, deps)
 
     facts = admin.hgetall(facts_key)
     assert facts["plaintext_values"] == "1" and facts["keys_without_ttl"] == "1"

@@ -39,6 +39,7 @@ from tests.integration.objects import (
     ready,
     secret_data,
     settled,
+    store_pass,
 )
 
 pytestmark = pytest.mark.integration
@@ -359,9 +360,7 @@ def test_keys_written_around_the_librarys_index_count_toward_the_quota(
     client = login(api_client, namespace, "evader-memory-credentials")
     for i in range(5):
         client.set(f"mem:{namespace}:evader:hidden{i}", i)  # no size-index entry
-    admin = engine.admin_client(decode_responses=True)
-    admin.hset(f"jobs:{namespace}:evader:facts", "at", "0")  # the hour is up: the next pass surveys again
-    admin.close()
+    store_pass(api_client, store, deps)  # the store's pass surveys every tenant due, this new one included
 
     outcome = reconciler.reconcile(tenant, deps)
 

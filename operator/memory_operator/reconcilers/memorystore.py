@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from memory_operator.api.v1alpha1 import MemoryStore, MemoryStoreStatus, MemoryTenant
 from memory_operator.api.v1alpha1.memorystore import ServerStatus
+from memory_operator.clients.redis_admin import RedisAdmin
 from memory_operator.deps import Deps
-from memory_operator.errors import StoreInUse
-from memory_operator.reconcilers.common import Outcome, condition, store_errors, with_conditions
+from memory_operator.errors import StoreInUse, StoreUnavailable
+from memory_operator.reconcilers.common import Event, Outcome, condition, store_errors, with_conditions
 
 __all__ = ["finalize", "reconcile", "tenants_on"]
 
@@ -17,6 +18,7 @@ def reconcile(store: MemoryStore, deps: Deps) -> Outcome[MemoryStoreStatus]:
         admin = deps.stores.admin_for(store)
         info = admin.server_info()
         admin.capabilities()  # refuses servers tenants cannot be placed on (too old, no ACLs)
+    events = _survey(store, admin, deps)
     server = ServerStatus(engine=info.engine, version=info.version_string)
     status = store.status.model_copy(update={"server": server})
     ready = condition(
@@ -27,7 +29,18 @@ def reconcile(store: MemoryStore, deps: Deps) -> Outcome[MemoryStoreStatus]:
         store.metadata.generation,
         deps.clock(),
     )
-    return Outcome(with_conditions(status, store.metadata.generation, ready))
+    return Outcome(with_conditions(status, store.metadata.generation, ready), events)
+
+
+def _survey(store: MemoryStore, admin: RedisAdmin, deps: Deps) -> list[Event]:
+    """Walk the keyspace once for every tenant due a survey (memory_operator.surveys). A walk that fails leaves
+    the store Ready (it answered the health check) and its tenants due: the next pass walks again."""
+    try:
+        with store_errors(store.name):
+            deps.surveys.run(store.name, admin, int(deps.clock().timestamp() * 1000))
+    except StoreUnavailable as exc:
+        return [Event("SurveyFailed", f"the hourly survey of the tenants' keys did not finish: {exc}", "Warning")]
+    return []
 
 
 def tenants_on(store_name: str, deps: Deps) -> list[str]:

@@ -89,6 +89,7 @@ from memory_operator.errors import (
 from memory_operator.policy import PolicyContradiction, effective_for_tenant, encryption_in_force
 from memory_operator.reconcilers.audit import SealPass, audit_status, compliant_condition, seal_trail
 from memory_operator.reconcilers.common import Event, Outcome, condition, store_errors, with_conditions
+from memory_operator.surveys import SurveyTarget
 
 __all__ = ["effective_policy", "finalize", "reconcile", "resolve_store"]
 
@@ -541,7 +542,7 @@ class _Evidence:
 def _evidence(
     tenant: MemoryTenant, placed: _Placement, policy: Requirements, deps: Deps, guard: _Guard, now: datetime
 ) -> _Evidence:
-    """Measure usage, seal the audit trail, read the jobs' records, survey the prefix hourly, publish the report."""
+    """Measure usage, seal the audit trail, read the jobs' records and the last survey's facts, publish the report."""
     store, admin = placed.store, placed.admin
     prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
     with store_errors(store.name):
@@ -550,12 +551,12 @@ def _evidence(
         sealed = seal_trail(tenant, policy, admin, deps, tenant.status.audit)
         records = {job: admin.read_hash(_job_key(tenant, job)) for job in JOBS}
         guard()
-        surveyed = _survey(tenant, policy, admin, sealed.seal.sealed_at or int(now.timestamp() * 1000))
+        surveyed = _survey(tenant, store, policy, admin, deps)
     jobs = _job_runs(records)
     guard()
     compliance, failed = _publish_report(tenant, records[contract.JOB_REPORT], deps)
     # Keys written around the library (with the tenant's credentials, outside its index) count too, from the
-    # hourly survey: the quota cannot be evaded by not indexing, for longer than one survey interval.
+    # store's hourly survey: the quota cannot be evaded by not indexing, for longer than one survey interval.
     keys = max(measured.keys, int(surveyed.get("data_keys", "0") or 0))
     usage = Usage(keys=keys, memory_bytes=measured.bytes, sampled=measured.sampled, measured_at=now)
     return _Evidence(usage, sealed, jobs, compliance, failed)
@@ -691,28 +692,25 @@ def _job_key(tenant: MemoryTenant, job: str) -> str:
     return f"{acl.results_prefix(tenant.namespace, tenant.name)}{job}"
 
 
-#: How often the operator re-surveys a tenant's whole prefix for the report's evidence.
-SURVEY_INTERVAL_MS = 3_600_000
-
-
-def _survey(tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, now_ms: int) -> dict[str, str]:
-    """Every hour, evidence over every key of the tenant, whoever wrote it, at `jobs:<ns>:<tenant>:facts` for the
-    report job: tenant and job users may not SCAN, so only the operator can see keys written around the library.
-    Returns the latest facts (this pass's, or the last survey's within the hour)."""
+def _survey(
+    tenant: MemoryTenant, store: MemoryStore, policy: Requirements, admin: RedisAdmin, deps: Deps
+) -> dict[str, str]:
+    """The last survey's facts about every key of the tenant, whoever wrote it, from `jobs:<ns>:<tenant>:facts`
+    (empty until the store's first survey of it), and what the next survey must look for, noted for the store's
+    own pass, which walks its keyspace once for all of its tenants (memory_operator.surveys)."""
     key = _job_key(tenant, contract.JOB_FACTS)
     last = admin.read_hash(key)
     at = last.get("at", "")
-    if at.isdigit() and now_ms - int(at) < SURVEY_INTERVAL_MS:
-        return last
-    days = policy.message_retention_days
-    cutoff = None if days is None else now_ms - days * contract.DAY_MS
     ns, name = tenant.namespace, tenant.name
-    counts = admin.survey(
-        acl.tenant_prefix(ns, name), acl.shared_prefix(ns, name), cutoff, encryption_in_force(tenant, policy)
+    target = SurveyTarget(
+        prefix=acl.tenant_prefix(ns, name),
+        shared=acl.shared_prefix(ns, name),
+        facts_key=key,
+        retention_days=policy.message_retention_days,
+        encrypted=encryption_in_force(tenant, policy),
     )
-    facts = {**{k: str(v) for k, v in counts.items()}, "at": str(now_ms)}
-    admin.write_hash(key, facts)
-    return facts
+    deps.surveys.note(store.name, target, int(at) if at.isdigit() else None)
+    return last
 
 
 def _job_runs(records: dict[str, dict[str, str]]) -> list[JobRun]:
@@ -867,6 +865,7 @@ def _finalize(tenant: MemoryTenant, deps: Deps) -> list[Event]:
         ]
     store = _parse_store(body)
     prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
+    deps.surveys.forget(prefix)
     with store_errors(store.name), _store_misconfigured(store.name):
         admin = deps.stores.admin_for(store)
         usernames = admin.users_under(acl.tenant_username(tenant.namespace, tenant.name))
