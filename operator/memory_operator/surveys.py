@@ -70,6 +70,15 @@ class Surveys:
             for targets in self._targets.values():
                 targets.pop(prefix, None)
 
+    def _surveyed_at(self, store: str, prefix: str, at: int | None = None) -> tuple[SurveyTarget, int | None] | None:
+        """What is noted for `prefix` on `store` (None: nothing, it was forgotten), its survey time set to `at`."""
+        with self._lock:
+            targets = self._targets.get(store, {})
+            noted = targets.get(prefix)
+            if noted is not None and at is not None:
+                targets[prefix] = noted = (noted[0], at)
+            return noted
+
     def due(self, store: str, now_ms: int) -> list[SurveyTarget]:
         """What a walk of `store` now would cover: nothing while no tenant is due, else every half-due tenant."""
         with self._lock:
@@ -92,15 +101,11 @@ class Surveys:
         try:
             counts = admin.survey({t.prefix: t.scope(now_ms) for t in targets})
             for target in targets:
-                facts = {**{k: str(v) for k, v in counts[target.prefix].items()}, "at": str(now_ms)}
-                with self._lock:
-                    noted = self._targets.get(store, {}).get(target.prefix)
-                if noted is None:
+                if self._surveyed_at(store, target.prefix) is None:
                     continue  # forgotten meanwhile: its tenant is being deleted
+                facts = {**{k: str(v) for k, v in counts[target.prefix].items()}, "at": str(now_ms)}
                 admin.write_hash(target.facts_key, facts)
-                with self._lock:
-                    if target.prefix in self._targets.get(store, {}):
-                        self._targets[store][target.prefix] = (self._targets[store][target.prefix][0], now_ms)
+                self._surveyed_at(store, target.prefix, now_ms)
         finally:
             with self._lock:
                 self._running.discard(store)

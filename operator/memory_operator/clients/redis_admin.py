@@ -523,7 +523,7 @@ class RedisAdmin:
                         pipe.type(key)
                         pipe.pttl(key)
                     facts = pipe.execute() if owned else []
-                probes: list[tuple[str, bool, str]] = []  # what was asked per key, if plain by design, whose
+                probes: list[tuple[str, bool, str]] = []  # what was asked per key, if it must be sealed, whose
                 with self._client.pipeline(transaction=False) as pipe:
                     for i, (key, owner) in enumerate(owned):
                         kind, ttl = as_text(facts[2 * i]), facts[2 * i + 1]
@@ -539,18 +539,18 @@ class RedisAdmin:
                         if kind == "stream" and (scope.cutoff_ms is not None or sealed):
                             pipe.xrange(key, count=1)
                             pipe.xrevrange(key, count=1)
-                            probes.append(("stream", plain, owner))
+                            probes.append(("stream", sealed, owner))
                         elif sealed and kind == "string":
                             pipe.getrange(key, 0, 0)
-                            probes.append(("string", plain, owner))
+                            probes.append(("string", sealed, owner))
                         elif sealed and kind == "hash":
                             pipe.hget(key, CONTEXT_DOCUMENT_FIELD)
-                            probes.append(("hash", plain, owner))
+                            probes.append(("hash", sealed, owner))
                         elif sealed:
                             counts["plaintext_values"] += 1  # the library writes no other type
                     replies = pipe.execute() if probes else []
                 at = 0
-                for what, plain, owner in probes:
+                for what, sealed, owner in probes:
                     scope, counts = scopes[owner], results[owner]
                     if what == "stream":
                         oldest, newest = replies[at], replies[at + 1]
@@ -558,7 +558,6 @@ class RedisAdmin:
                         cutoff = scope.cutoff_ms
                         if cutoff is not None and oldest and int(as_text(oldest[0][0]).split("-")[0]) < cutoff:
                             counts["streams_with_old_content"] += 1
-                        sealed = scope.encrypted and not plain
                         if sealed and newest and not all(map(is_sealed, newest[0][1].values())):
                             counts["plaintext_values"] += 1
                     else:
