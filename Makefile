@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml client/pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e './client[langchain]' -e '.[dev]' -e ./sandbox
+	$(BIN)/pip install --quiet -e './client[langchain,langgraph]' -e '.[dev]' -e ./sandbox
 	touch $(STAMP)
 
 demo: $(STAMP)                      ## the local sandbox demo (Ctrl-C to stop; DEMO_ARGS=--once to run and exit)
