@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypedDict
 
 import pytest
@@ -19,6 +20,8 @@ from langgraph.store.base import GetOp, Item, PutOp, SearchOp
 from memory_client import AgentMemory, ConfigError, DecryptionError, MemoryPermissionError, QuotaExceededError
 from memory_client.contract import is_sealed
 from memory_client.langgraph.store import InvalidFilterError, SearchNotSupportedError, TenantStore, subject_at
+from memory_jobs.env import JobEnv
+from memory_jobs.retention import run_retention
 from memory_operator.clients.redis_admin import RedisAdmin, SurveyScope
 from memory_sandbox.engine import Engine
 
@@ -455,3 +458,55 @@ def test_tenant_credentials_must_name_an_agent(tenant: Tenant) -> None:
     with pytest.raises(ConfigError, match="agent="):
         TenantStore(tenant.memory(None))
     assert TenantStore(tenant.memory(None), agent="alpha").prefix.endswith("agent:alpha:lg:")
+
+
+def test_deleting_what_does_not_exist_writes_nothing(tenant: Tenant, engine: Engine) -> None:
+    store = _store(tenant)
+    store.put(("n",), "a", {"v": 1})
+    before, events = _dump(engine, tenant), len(store.memory.audit_events())
+    store.delete(("n",), "missing")
+    store.delete(("elsewhere",), "missing")
+    assert _dump(engine, tenant) == before and len(store.memory.audit_events()) == events
+
+
+def test_concurrent_writers_of_one_namespace_lose_nothing(tenant: Tenant) -> None:
+    stores = [_store(tenant) for _ in range(4)]
+
+    def write(n: int) -> None:
+        for i in range(15):
+            stores[n].put(("busy",), f"w{n}-{i}", {"n": n, "i": i})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(4)))
+    found = stores[0].search(("busy",), limit=100)
+    assert len(found) == 60
+    usage = stores[0].memory.usage()
+    assert usage.keys == 62  # 60 items, the namespace, the index root
+    assert stores[0].memory.verify_audit().ok
+
+
+def test_the_retention_job_keeps_the_store_consistent(provision: Provisioner, engine: Engine) -> None:
+    """The job walks the sizes index: it forgets expired items (and their bytes) and the store still reads."""
+    tenant = provision.tenant(MEMORY_RETENTION_DAYS="7")
+    store = _store(tenant)
+    store.put(("r",), "brief", {"v": 1}, ttl=0.002)
+    store.put(("r",), "kept", {"v": 2})
+    time.sleep(0.3)
+    env = JobEnv(
+        redis_url=engine.url,
+        tenant_id=f"{tenant.namespace}/{tenant.name}",
+        key_prefix=tenant.prefix,
+        shared_prefix=f"{tenant.prefix}shared:",
+        retention_days=7,
+        encryption_required=True,
+        results_prefix=f"jobs:{tenant.namespace}:{tenant.name}:",
+    )
+    with engine.admin_client() as admin:
+        result = run_retention(admin, env)
+        admin.delete(env.result_key("retention"))
+    assert result.stale_index_entries == 1 and result.ttl_set == 0
+    assert [i.key for i in store.search(("r",))] == ["kept"]
+    assert store.memory.usage().keys == 3
+    store.put(("r",), "brief", {"v": 3})
+    item = store.get(("r",), "brief")
+    assert item is not None and item.value == {"v": 3}

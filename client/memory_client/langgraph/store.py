@@ -328,6 +328,11 @@ class TenantStore(BaseStore):
             for field_name, deadline in list(fields.items()):  # entries of expired items
                 if field_name.startswith(_ENTRY) and 0 < int(deadline or 0) <= now:
                     del fields[field_name]
+            if delete and not any(
+                old is not None or known or f"{_ENTRY}{token}" in fields
+                for old, known, token in zip(old_items, item_known, tokens, strict=True)
+            ):
+                return [], None  # nothing to delete: nothing written, nothing to record
             for i, op in enumerate(ops):
                 entry = f"{_ENTRY}{tokens[i]}"
                 if delete:
