@@ -23,7 +23,7 @@ from memory_client.langgraph.store import InvalidFilterError, SearchNotSupported
 from memory_jobs.env import JobEnv
 from memory_jobs.retention import run_retention
 from memory_operator.clients.redis_admin import RedisAdmin, SurveyScope
-from memory_sandbox.engine import Engine
+from memory_sandbox.engine import Engine, calls_between
 
 from .conftest import Provisioner, Tenant
 
@@ -189,10 +189,17 @@ def test_an_item_expires_after_its_ttl_and_leaves_reads_working(tenant: Tenant, 
     assert store.get(("t",), "short") is None
     assert [i.key for i in store.search(("t",))] == ["long"]
     assert store.list_namespaces() == [("t",)]  # a namespace whose items all expired is not listed
-    store.put(("t",), "more", {"v": 4})  # the next write drops the expired item's entry
+    # The listing dropped the expired entries, and the namespace left without items, with their bytes.
+    assert _store_keys(engine, store) == {
+        store.root,
+        store._space(("t",)).key,
+        store._item_key(store._item_token(("t",), "long")),
+    }
     with engine.admin_client() as admin:
-        space = store._space(("t",)).key
-        assert len([f for f in admin.hkeys(space) if f.startswith(b"i:")]) == 2
+        assert [f for f in admin.hkeys(store._space(("t",)).key) if f.startswith(b"i:")] == [
+            f"i:{store._item_token(('t',), 'long')}".encode()
+        ]
+    assert "store.prune" in [e.fields["action"] for e in store.memory.audit_events(4)]
 
 
 def test_a_ttl_is_capped_by_the_retention(provision: Provisioner, engine: Engine) -> None:
@@ -510,3 +517,17 @@ def test_the_retention_job_keeps_the_store_consistent(provision: Provisioner, en
     store.put(("r",), "brief", {"v": 3})
     item = store.get(("r",), "brief")
     assert item is not None and item.value == {"v": 3}
+
+
+def test_a_put_costs_the_same_commands_whatever_the_namespace_holds(tenant: Tenant, engine: Engine) -> None:
+    store = _store(tenant)
+
+    def put_cost(key: str) -> dict[str, int]:
+        before = engine.command_calls()
+        store.put(("big",), key, {"v": key})
+        return calls_between(before, engine.command_calls())
+
+    store.put(("big",), "first", {"v": 0})
+    small = put_cost("a")
+    store.batch([PutOp(("big",), f"k{i}", {"v": i}) for i in range(300)])
+    assert put_cost("b") == small and "hgetall" not in small

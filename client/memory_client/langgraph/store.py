@@ -137,6 +137,7 @@ class _Listing:
     spaces: dict[str, _Space] = field(default_factory=dict)
     items: dict[str, list[str]] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)  # tokens whose namespace hash is gone
+    expired: list[_Space] = field(default_factory=list)  # namespaces holding entries of expired items
 
 
 class TenantStore(BaseStore):
@@ -297,16 +298,20 @@ class TenantStore(BaseStore):
                 self._write(space, deletes, delete=True)
 
     def _write(self, space: _Space, ops: Sequence[PutOp], *, delete: bool) -> None:
+        """Write (or delete) items of one namespace in one audited, quota-checked transaction. O(items written):
+        only their own index entries are read, never the whole namespace (see `_tidy` for expired entries)."""
         session, config = self._session, self.memory.config
         keys = session.keys
         tokens = [self._item_token(space.labels, op.key) for op in ops]
         item_keys = [self._item_key(t) for t in tokens]
+        entries = [f"{_ENTRY}{t}" for t in tokens]
         # Masked before the transaction: the quota check needs the sizes, and a retry must not mask twice.
         masked: dict[str, int] = {}
         values = [] if delete else [mask_values(session.masker.apply, dict(op.value or {}), masked) for op in ops]
         quota = config.quota_keys is not None or config.quota_bytes is not None
         reads: list[Command] = [
-            ("HGETALL", space.key),
+            ("HMGET", space.key, _DOC, *entries),
+            ("HLEN", space.key),
             ("MGET", *item_keys),
             ("HMGET", keys.sizes, space.key, self.root, *item_keys),
             ("HEXISTS", self.root, _DOC),
@@ -317,26 +322,26 @@ class TenantStore(BaseStore):
 
         def plan(replies: list[Any]) -> Plan:
             now = _now_ms()
-            raw_fields, old_items, recorded, root_doc = replies[:4]
-            fields = {k.decode(): v for k, v in zip(raw_fields[::2], raw_fields[1::2], strict=True)}
+            (name, *old_entries), held, old_items, recorded, root_doc = replies[:5]
             space_size, root_size, *item_sizes = (as_int(v) for v in recorded)
             item_known = [v is not None for v in recorded[2:]]
-            commands: list[Command] = []
-            entries: list[str] = []  # the entries this write sets
-            deltas = 0
-            new_keys = 0
-            for field_name, deadline in list(fields.items()):  # entries of expired items
-                if field_name.startswith(_ENTRY) and 0 < int(deadline or 0) <= now:
-                    del fields[field_name]
             if delete and not any(
-                old is not None or known or f"{_ENTRY}{token}" in fields
-                for old, known, token in zip(old_items, item_known, tokens, strict=True)
+                old is not None or known or entry is not None
+                for old, known, entry in zip(old_items, item_known, old_entries, strict=True)
             ):
                 return [], None  # nothing to delete: nothing written, nothing to record
+            commands: list[Command] = []
+            index_set: list[bytes | str] = []  # entries (field, value) this write sets
+            index_del: list[str] = []
+            space_delta = deltas = new_keys = 0
+            remaining = int(held) - (name is not None)  # entries after this write (expired ones included)
             for i, op in enumerate(ops):
-                entry = f"{_ENTRY}{tokens[i]}"
+                old_entry = old_entries[i]
                 if delete:
-                    fields.pop(entry, None)
+                    if old_entry is not None:
+                        index_del.append(entries[i])
+                        space_delta -= len(entries[i]) + len(old_entry)
+                        remaining -= 1
                     if old_items[i] is not None or item_known[i]:
                         commands += [("DEL", item_keys[i]), ("HDEL", keys.sizes, item_keys[i])]
                         deltas -= item_sizes[i]
@@ -348,43 +353,43 @@ class TenantStore(BaseStore):
                     # A value that does not open is replaced below; its creation time is lost with it.
                     with contextlib.suppress(DecryptionError):
                         created = self._open_item(old_items[i], space, tokens[i], op.key)[1].created
-                ttl = op.ttl
                 doc = {"ns": list(space.labels), "key": op.key, "value": values[i], "c": created, "u": now}
-                if ttl is not None:
-                    doc["t"] = ttl
+                if op.ttl is not None:
+                    doc["t"] = op.ttl
                 plain = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
                 envelope = session.cipher.seal(plain, item_keys[i], space.token.encode())
-                deadline = self._deadline(now, now, ttl)
+                deadline = self._deadline(now, now, op.ttl)
                 if deadline is None:
                     commands.append(("SET", item_keys[i], envelope))
                 else:
                     commands.append(("SET", item_keys[i], envelope, "PX", deadline - now))
-                fields[entry] = b"%d" % (deadline or 0)
-                entries.append(entry)
+                entry_value = b"%d" % (deadline or 0)
+                index_set += [entries[i], entry_value]
+                if old_entry is None:
+                    space_delta += len(entries[i]) + len(entry_value)
+                    remaining += 1
+                else:
+                    space_delta += len(entry_value) - len(old_entry)
                 size = len(envelope)
                 commands.append(("HINCRBY", keys.sizes, item_keys[i], size - item_sizes[i]))
                 deltas += size - item_sizes[i]
                 new_keys += not item_known[i]
                 if space.index is not None:
                     commands.append(("SADD", space.index, item_keys[i]))
-            live = {k: v for k, v in fields.items() if k.startswith(_ENTRY)}
-            if live:
-                name = fields.get(_DOC)
-                if name is None:
+            if remaining > 0:
+                if name is None:  # a new namespace: its sealed name, its place in the index root
                     name = session.cipher.seal(json.dumps(list(space.labels)).encode(), space.key, _NAME_PLACE)
                     commands.append(("HSET", space.key, _DOC, name))
-                gone = [k for k in raw_fields[::2] if k.decode() not in fields]
-                if gone:
-                    commands.append(("HDEL", space.key, *gone))
-                changed = [x for k in entries if k in live for x in (k, live[k])]
-                if changed:
-                    commands.append(("HSET", space.key, *changed))
-                size = len(name) + sum(len(k) + len(v) for k, v in live.items()) + len(space.token) + 1
-                commands.append(("HINCRBY", keys.sizes, space.key, size - space_size))
-                deltas += size - space_size
-                new_keys += recorded[0] is None
-                commands += self._space_expiry(space.key, live, now)
-                commands.append(("HSET", self.root, space.token, 1))
+                    space_delta += len(_DOC) + len(name) + len(space.token) + 1 - (space_size if held == 0 else 0)
+                    commands.append(("HSET", self.root, space.token, 1))
+                    new_keys += recorded[0] is None
+                if index_del:
+                    commands.append(("HDEL", space.key, *index_del))
+                if index_set:
+                    commands.append(("HSET", space.key, *index_set))
+                commands.append(("HINCRBY", keys.sizes, space.key, space_delta))
+                deltas += space_delta
+                commands += session.retention_commands(space.key)
                 if not root_doc:
                     marker = session.cipher.seal(_MARKER, self.root, _ROOT_PLACE)
                     commands.append(("HSET", self.root, _DOC, marker))
@@ -394,34 +399,32 @@ class TenantStore(BaseStore):
                 commands += session.retention_commands(self.root)
                 if space.index is not None:
                     commands += [("SADD", space.index, space.key), *session.retention_commands(space.index)]
-            elif raw_fields or recorded[0] is not None:  # the namespace holds no item any more
-                commands += [("DEL", space.key), ("HDEL", keys.sizes, space.key), ("HDEL", self.root, space.token)]
+            elif held or recorded[0] is not None:  # the namespace holds no item any more
+                commands += self._drop_space(space, space_size)
                 deltas -= space_size
-                if space.index is not None:
-                    commands.append(("SREM", space.index, space.key))
             if quota:
-                used_bytes, used_keys = as_int(replies[4]), as_int(replies[5])
+                used_bytes, used_keys = as_int(replies[5]), as_int(replies[6])
                 if config.quota_keys is not None and new_keys and used_keys + new_keys > config.quota_keys:
                     raise QuotaExceededError("keys", used_keys, new_keys, config.quota_keys)
                 if config.quota_bytes is not None and deltas > 0 and used_bytes + deltas > config.quota_bytes:
                     raise QuotaExceededError("bytes", used_bytes, deltas, config.quota_bytes)
-            if not commands:
-                return [], None
             commands.append(("HINCRBY", keys.usage, "bytes", deltas))
             action = "store.delete" if delete else "store.put"
             return commands, session.event(AuditEvent(action, space.key, len(ops), space.pseudonym, masked))
 
         session.store.transact(plan, reads=reads, watch=watch, audited=session.auditing)
 
-    def _space_expiry(self, space_key: str, live: Mapping[str, bytes], now: int) -> list[Command]:
-        """A namespace's hash lives as long as its longest-lived item: the retention from this write, or (without
-        one) the latest item deadline when every item has one."""
-        if self._retention_ms is not None:
-            return [("PEXPIRE", space_key, self._retention_ms)]
-        deadlines = [int(v) for v in live.values()]
-        if 0 in deadlines:
-            return [("PERSIST", space_key)]
-        return [("PEXPIRE", space_key, max(1, max(deadlines) - now))]
+    def _drop_space(self, space: _Space, recorded: int) -> list[Command]:
+        """A namespace without items: its hash, its index entries and its share of the size index go."""
+        keys = self._session.keys
+        commands: list[Command] = [
+            ("DEL", space.key),
+            ("HDEL", keys.sizes, space.key),
+            ("HDEL", self.root, space.token),
+        ]
+        if space.index is not None:
+            commands.append(("SREM", space.index, space.key))
+        return commands
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -476,8 +479,6 @@ class TenantStore(BaseStore):
                             ("PEXPIRE", self._item_key(token), deadline - now),
                             ("HSET", space.key, f"{_ENTRY}{token}", deadline),
                         ]
-                        if self._retention_ms is None:
-                            commands.append(("PEXPIRE", space.key, deadline - now, "GT"))
             logged = session.auditing and session.config.access_logging
             event = AuditEvent("read", target, count([x for x in out if x is not None]), pseudonym)
             if rejected:  # nothing refreshed when the read fails
@@ -528,37 +529,67 @@ class TenantStore(BaseStore):
             except DecryptionError:
                 session.audit_rejected(space_key, "", 1)
                 raise
-            live = [
-                k.decode()[len(_ENTRY) :]
-                for k, v in fields.items()
-                if k.startswith(_ENTRY.encode()) and (int(v or 0) == 0 or int(v) > now)
-            ]
+            entries = {k.decode()[len(_ENTRY) :]: int(v or 0) for k, v in fields.items() if k.startswith(b"i:")}
+            live = [item for item, deadline in entries.items() if deadline == 0 or deadline > now]
+            space = self._space(labels)
             if live:
-                listing.spaces[token] = self._space(labels)
+                listing.spaces[token] = space
                 listing.items[token] = live
+            if len(live) < len(entries):
+                listing.expired.append(space)
         return listing
 
-    def _prune(self, stale: Sequence[str]) -> None:
-        """Drop namespaces whose hash is gone (expired or erased) from the index, if still gone."""
-        session = self._session
-        space_keys = [f"{self.prefix}ns:{token}" for token in stale]
+    def _tidy(self, listing: _Listing) -> None:
+        """After a listing: drop the entries of expired items, namespaces left without items, and the index
+        root's entries of namespaces whose hash is gone (expired or erased), each as still found under WATCH.
+        One audited "store.prune" transaction; nothing when there is nothing to drop."""
+        if not listing.stale and not listing.expired:
+            return
+        session, keys = self._session, self._session.keys
+        stale = [f"{self.prefix}ns:{token}" for token in listing.stale]
+        spaces = listing.expired
+        reads: list[Command] = [("EXISTS", key) for key in stale]
+        reads += [("HGETALL", space.key) for space in spaces]
+        reads += [("HMGET", keys.sizes, *(space.key for space in spaces))] if spaces else []
+        watch = [*stale, *(space.key for space in spaces)]
 
         def plan(replies: list[Any]) -> Plan:
-            gone = [token for token, n in zip(stale, replies, strict=True) if not n]
-            if not gone:
+            now = _now_ms()
+            commands: list[Command] = []
+            gone = [token for token, n in zip(listing.stale, replies, strict=False) if not n]
+            if gone:
+                commands.append(("HDEL", self.root, *gone))
+            hashes = replies[len(stale) : len(stale) + len(spaces)]
+            recorded = [as_int(v) for v in replies[-1]] if spaces else []
+            released = dropped = 0
+            for space, flat, size in zip(spaces, hashes, recorded, strict=True):
+                fields = dict(zip(flat[::2], flat[1::2], strict=True))
+                entries = {k: int(v or 0) for k, v in fields.items() if k.startswith(_ENTRY.encode())}
+                expired = [k for k, deadline in entries.items() if 0 < deadline <= now]
+                if not fields or not expired:
+                    continue
+                dropped += len(expired)
+                if len(expired) == len(entries):
+                    commands += self._drop_space(space, size)
+                    released += size
+                    continue
+                freed = sum(len(k) + len(fields[k]) for k in expired)
+                commands += [("HDEL", space.key, *expired), ("HINCRBY", keys.sizes, space.key, -freed)]
+                released += freed
+            if not commands:
                 return [], None
-            return [("HDEL", self.root, *gone)], session.event(AuditEvent("store.prune", self.root, len(gone)))
+            if released:
+                commands.append(("HINCRBY", keys.usage, "bytes", -released))
+            event = AuditEvent("store.prune", self.root, len(gone) + dropped)
+            return commands, session.event(event)
 
-        session.store.transact(
-            plan, reads=[("EXISTS", k) for k in space_keys], watch=space_keys, audited=session.auditing
-        )
+        session.store.transact(plan, reads=reads, watch=watch, audited=session.auditing)
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
         if op.filter:
             _check_filter(op.filter)
         listing = self._listing()
-        if listing.stale:
-            self._prune(listing.stale)
+        self._tidy(listing)
         n = len(op.namespace_prefix)
         found = [
             (space, token, "")
@@ -583,8 +614,7 @@ class TenantStore(BaseStore):
 
     def _list(self, op: ListNamespacesOp) -> list[Namespace]:
         listing = self._listing()
-        if listing.stale:
-            self._prune(listing.stale)
+        self._tidy(listing)
         names = [space.labels for space in listing.spaces.values()]
         names = [ns for ns in names if all(_does_match(c, ns) for c in op.match_conditions or ())]
         names = sorted({ns[: op.max_depth] for ns in names} if op.max_depth is not None else names)
