@@ -14,8 +14,10 @@ HMAC-SHA256 under the keyring's pseudonym key like a subject's, so neither names
     B ns             hash    d = envelope(the index's format marker); {ns} = 1 for each namespace with items
 
 Every key above is in the `sizes` index and sealed where the operator's survey looks (a string, a hash's `d`).
-An index entry whose item expired is skipped by reads and dropped by the next write to its namespace; a
-namespace whose hash is gone (expired, erased) is dropped from ``B ns`` by the next listing or search.
+An item's TTL is its put's `ttl` (minutes) but never beyond the retention from its last write; under a retention
+the index hashes get it from every write too, so nothing outlives the index that finds it. A write costs its own
+items' entries, never the namespace's size. Reads skip entries of expired items; the next listing or search
+drops them, namespaces left without items, and root entries of namespaces whose hash is gone (expired, erased).
 """
 
 from __future__ import annotations
