@@ -324,7 +324,7 @@ def test_the_operators_survey_finds_every_key_sealed_indexed_and_with_a_ttl(
 
 def test_a_value_copied_under_another_items_key_fails_to_open(tenant: Tenant, engine: Engine) -> None:
     store = _store(tenant)
-    store.put(("acct",), "alice", {"balance": 10})
+    store.put(("acct",), "alice", {"balance": "balance-of-alice"})
     store.put(("acct",), "mallory", {"balance": 0})
     alice = store._item_key(store._item_token(("acct",), "alice"))
     mallory = store._item_key(store._item_token(("acct",), "mallory"))
@@ -332,7 +332,7 @@ def test_a_value_copied_under_another_items_key_fails_to_open(tenant: Tenant, en
         admin.set(mallory, admin.get(alice))
     with pytest.raises(DecryptionError) as caught:
         store.get(("acct",), "mallory")
-    assert caught.value.reason == "authentication" and "10" not in str(caught.value)
+    assert caught.value.reason == "authentication" and "alice" not in str(caught.value)
     with pytest.raises(DecryptionError):
         store.search(("acct",))
     assert store.memory.audit_events(1)[0].fields["action"] == "read.rejected"
@@ -531,3 +531,16 @@ def test_a_put_costs_the_same_commands_whatever_the_namespace_holds(tenant: Tena
     small = put_cost("a")
     store.batch([PutOp(("big",), f"k{i}", {"v": i}) for i in range(300)])
     assert put_cost("b") == small and "hgetall" not in small
+
+
+def test_a_namespace_name_copied_to_another_namespace_fails_to_open(tenant: Tenant, engine: Engine) -> None:
+    store = _store(tenant)
+    store.put(("public",), "k", {"v": 1})
+    store.put(("private",), "k", {"v": 2})
+    with engine.admin_client() as admin:
+        admin.hset(store._space(("private",)).key, "d", admin.hget(store._space(("public",)).key, "d"))
+    with pytest.raises(DecryptionError):
+        store.list_namespaces()
+    with pytest.raises(DecryptionError):
+        store.search(())
+    assert store.memory.audit_events(1)[0].fields["action"] == "read.rejected"

@@ -508,35 +508,51 @@ class TenantStore(BaseStore):
             for i, got in zip(where, read, strict=True):
                 results[i] = None if got is None else got[2].item(got[0], got[1])
 
-    def _listing(self) -> _Listing:
-        """The live namespaces (two round trips: the index, then every namespace's hash)."""
+    def _listing(self, wanted: Callable[[Namespace], bool]) -> _Listing:
+        """The live namespaces `wanted` says are of interest, with their live items. Three round trips: the index
+        root, every namespace's name, then the entries of the wanted ones only (a search reads its own namespaces'
+        entries, never the whole store's)."""
         listing = _Listing()
         session = self._session
         tokens = [t.decode() for t in session.store.read([("HKEYS", self.root)])[0] if t != _DOC.encode()]
         if not tokens:
             return listing
-        hashes = session.store.read([("HGETALL", f"{self.prefix}ns:{token}") for token in tokens])
-        now = _now_ms()
-        for token, flat in zip(tokens, hashes, strict=True):
+        names = session.store.read(
+            [
+                c
+                for token in tokens
+                for c in (("HGET", f"{self.prefix}ns:{token}", _DOC), ("EXISTS", f"{self.prefix}ns:{token}"))
+            ]
+        )
+        spaces: list[_Space] = []
+        for token, name, exists in zip(tokens, names[::2], names[1::2], strict=True):
             space_key = f"{self.prefix}ns:{token}"
-            fields = dict(zip(flat[::2], flat[1::2], strict=True))
-            if not fields:
+            if not exists:
                 listing.stale.append(token)
                 continue
-            name = fields.get(_DOC.encode())
-            if name is None:
-                raise DecryptionError(f"namespace under {space_key} has no name", "format")
             try:
+                if name is None:
+                    raise DecryptionError(f"namespace under {space_key} has no name", "format")
                 labels = self._open_name(space_key, token, name)
             except DecryptionError:
                 session.audit_rejected(space_key, "", 1)
                 raise
-            entries = {k.decode()[len(_ENTRY) :]: int(v or 0) for k, v in fields.items() if k.startswith(b"i:")}
+            if wanted(labels):
+                spaces.append(self._space(labels))
+        if not spaces:
+            return listing
+        hashes = session.store.read([("HGETALL", space.key) for space in spaces])
+        now = _now_ms()
+        for space, flat in zip(spaces, hashes, strict=True):
+            entries = {
+                flat[i][len(_ENTRY) :].decode(): int(flat[i + 1] or 0)
+                for i in range(0, len(flat) - 1, 2)
+                if flat[i].startswith(b"i:")
+            }
             live = [item for item, deadline in entries.items() if deadline == 0 or deadline > now]
-            space = self._space(labels)
             if live:
-                listing.spaces[token] = space
-                listing.items[token] = live
+                listing.spaces[space.token] = space
+                listing.items[space.token] = live
             if len(live) < len(entries):
                 listing.expired.append(space)
         return listing
@@ -590,15 +606,10 @@ class TenantStore(BaseStore):
     def _search(self, op: SearchOp) -> list[SearchItem]:
         if op.filter:
             _check_filter(op.filter)
-        listing = self._listing()
+        n, prefix = len(op.namespace_prefix), tuple(op.namespace_prefix)
+        listing = self._listing(lambda labels: labels[:n] == prefix)
         self._tidy(listing)
-        n = len(op.namespace_prefix)
-        found = [
-            (space, token, "")
-            for ns_token, space in listing.spaces.items()
-            if space.labels[:n] == tuple(op.namespace_prefix)
-            for token in listing.items[ns_token]
-        ]
+        found = [(space, token, "") for ns_token, space in listing.spaces.items() for token in listing.items[ns_token]]
         subjects = {space.pseudonym for space, _, _ in found}
         pseudonym = subjects.pop() if len(subjects) == 1 else ""
         target = found[0][0].key if len({s.key for s, _, _ in found}) == 1 else self.root
@@ -615,10 +626,9 @@ class TenantStore(BaseStore):
         return [stored.search_item(space, key) for space, key, stored in page]
 
     def _list(self, op: ListNamespacesOp) -> list[Namespace]:
-        listing = self._listing()
+        listing = self._listing(lambda labels: all(_does_match(c, labels) for c in op.match_conditions or ()))
         self._tidy(listing)
         names = [space.labels for space in listing.spaces.values()]
-        names = [ns for ns in names if all(_does_match(c, ns) for c in op.match_conditions or ())]
         names = sorted({ns[: op.max_depth] for ns in names} if op.max_depth is not None else names)
         page = names[op.offset : op.offset + op.limit]
         self._session.audit_read(self.root, "", len(page))
