@@ -6,6 +6,7 @@ Every test talks to a real valkey-server as a tenant's agent whose ACL user the 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypedDict
@@ -16,6 +17,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.base import GetOp, Item, PutOp, SearchOp
+from langgraph.store.memory import InMemoryStore
 
 from memory_client import AgentMemory, ConfigError, DecryptionError, MemoryPermissionError, QuotaExceededError
 from memory_client.contract import is_sealed
@@ -544,3 +546,73 @@ def test_a_namespace_name_copied_to_another_namespace_fails_to_open(tenant: Tena
     with pytest.raises(DecryptionError):
         store.search(())
     assert store.memory.audit_events(1)[0].fields["action"] == "read.rejected"
+
+
+def test_the_same_operations_give_what_langgraphs_in_memory_store_gives(tenant: Tenant) -> None:
+    """A differential check against LangGraph's own InMemoryStore (there is no store conformance suite upstream):
+    a seeded run of puts, deletes, gets, filtered searches and namespace listings; searches compared as sets, since
+    the InMemoryStore returns insertion order and this store newest first."""
+    ours, theirs = _store(tenant), InMemoryStore()
+    rng = random.Random(15)
+    spaces = [("a",), ("a", "b"), ("a", "b", "c"), ("x", "b"), ("x", "y", "c")]
+    for _ in range(150):
+        ns, key = rng.choice(spaces), f"k{rng.randrange(6)}"
+        if rng.random() < 0.2:
+            for store in (ours, theirs):
+                store.delete(ns, key)
+        else:
+            value = {"n": rng.randrange(10), "tag": rng.choice(["red", "blue"]), "deep": {"x": rng.randrange(2)}}
+            for store in (ours, theirs):
+                store.put(ns, key, value)
+    filters: list[dict[str, Any] | None] = [
+        None,
+        {"tag": "red"},
+        {"n": {"$gt": 4}},
+        {"n": {"$gte": 2, "$lt": 7}, "tag": {"$ne": "red"}},
+        {"deep": {"x": 1}},
+        {"n": {"$lte": 3}, "deep": {"x": 0}},
+    ]
+    for prefix in [(), ("a",), ("a", "b"), ("x",), ("nothing",)]:
+        for spec in filters:
+            got = {(i.namespace, i.key, repr(i.value)) for i in ours.search(prefix, filter=spec, limit=1000)}
+            want = {(i.namespace, i.key, repr(i.value)) for i in theirs.search(prefix, filter=spec, limit=1000)}
+            assert got == want, (prefix, spec)
+    for ns in spaces:
+        for key in (f"k{i}" for i in range(6)):
+            mine, other = ours.get(ns, key), theirs.get(ns, key)
+            assert (mine and mine.value) == (other and other.value)
+    listings: list[dict[str, Any]] = [
+        {},
+        {"prefix": ("a",)},
+        {"suffix": ("c",)},
+        {"prefix": ("*", "b")},
+        {"max_depth": 1},
+        {"max_depth": 2, "limit": 2, "offset": 1},
+    ]
+    for options in listings:
+        assert ours.list_namespaces(**options) == theirs.list_namespaces(**options), options
+
+
+def test_an_async_graph_uses_the_store_through_abatch(tenant: Tenant) -> None:
+    class State(TypedDict):
+        user: str
+        seen: int
+
+    async def count_visits(state: State, runtime: Runtime[None]) -> dict[str, int]:
+        assert runtime.store is not None
+        namespace = ("visits", state["user"])
+        before = await runtime.store.aget(namespace, "count")
+        seen = (before.value["n"] if before else 0) + 1
+        await runtime.store.aput(namespace, "count", {"n": seen})
+        return {"seen": seen}
+
+    builder = StateGraph(State)
+    builder.add_node("count_visits", count_visits)
+    builder.add_edge(START, "count_visits")
+    builder.add_edge("count_visits", END)
+    graph = builder.compile(store=_store(tenant, subject=subject_at(1)))
+
+    async def visit_three_times() -> list[int]:
+        return [(await graph.ainvoke({"user": JANE, "seen": 0}))["seen"] for _ in range(3)]
+
+    assert asyncio.run(visit_three_times()) == [1, 2, 3]
