@@ -11,7 +11,15 @@ from pathlib import Path
 
 from memory_client import contract
 from memory_client._crypto import Keyring
-from memory_client.contract import ISOLATION_LEVELS, MASKING_DETECTORS, MASKING_MODES, ContractError, Env, TenantEnv
+from memory_client.contract import (
+    DEFAULT_WAIT_TIMEOUT_MS,
+    ISOLATION_LEVELS,
+    MASKING_DETECTORS,
+    MASKING_MODES,
+    ContractError,
+    Env,
+    TenantEnv,
+)
 from memory_client.errors import ConfigError
 
 __all__ = ["MASKING_DETECTORS", "MemoryConfig"]
@@ -51,6 +59,11 @@ class MemoryConfig:
     access_logging: bool = True
     #: Whether format-1 envelopes (written before values were bound to their place) are still read.
     legacy_envelopes: bool = True
+    #: The store is a Redis/Valkey Cluster: host:port of nodes to find the tenant's slot from (REDIS_URL's first).
+    cluster_nodes: tuple[str, ...] = ()
+    #: Writes are acknowledged once this many replicas have them (WAIT), within `wait_timeout_ms`; 0: the primary.
+    wait_replicas: int = 0
+    wait_timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS
 
     def __post_init__(self) -> None:
         if self.isolation not in ISOLATION_LEVELS:
@@ -76,7 +89,14 @@ class MemoryConfig:
         if not self.shared_prefix:
             object.__setattr__(self, "shared_prefix", contract.shared_prefix(self.key_prefix))
         if not self.audit_key:
-            object.__setattr__(self, "audit_key", contract.audit_key(ns, name))
+            object.__setattr__(self, "audit_key", contract.audit_key(ns, name, cluster=bool(self.cluster_nodes)))
+        if self.cluster_nodes:
+            try:
+                contract.check_cluster_keys(self.key_prefix, self.audit_key)
+            except ContractError as exc:
+                raise ConfigError(str(exc)) from None
+        if self.wait_replicas < 0 or self.wait_timeout_ms <= 0:
+            raise ConfigError(f"{Env.WAIT_REPLICAS} must be 0 or more and {Env.WAIT_TIMEOUT_MS} more than 0")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, keyring_file: str | Path | None = None) -> MemoryConfig:
@@ -108,6 +128,9 @@ class MemoryConfig:
             masking_mode=read.masking_mode,
             access_logging=read.access_logging,
             legacy_envelopes=read.legacy_envelopes,
+            cluster_nodes=read.cluster_nodes,
+            wait_replicas=read.wait_replicas,
+            wait_timeout_ms=read.wait_timeout_ms,
         )
 
     @property

@@ -110,16 +110,16 @@ class Session:
             n = len(replies[0]) if isinstance(replies[0], list) else 1
             return [], AuditEvent("read", target, n, pseudonym)
 
-        return self.store.transact(plan, reads=commands)[0]
+        return self.store.transact(plan, reads=commands, durable=False)[0]
 
     def audit_read(self, target: str, pseudonym: str, count: int) -> None:
         if self.auditing and self.config.access_logging:
-            self.store.transact(lambda _: ([], AuditEvent("read", target, count, pseudonym)))
+            self.store.transact(lambda _: ([], AuditEvent("read", target, count, pseudonym)), durable=False)
 
     def audit_rejected(self, target: str, pseudonym: str, count: int) -> None:
         """One "read.rejected" event for a read that skipped `count` stored values (a count: no content, no ids)."""
         if self.auditing:
-            self.store.transact(lambda _: ([], AuditEvent("read.rejected", target, count, pseudonym)))
+            self.store.transact(lambda _: ([], AuditEvent("read.rejected", target, count, pseudonym)), durable=False)
 
     def delete_keys(
         self, keys: Sequence[str], index: str | None, action: str, pseudonym: str, target: str | None = None

@@ -37,6 +37,7 @@ from redis.exceptions import (
     ResponseError,
 )
 
+from memory_client._cluster import Router, redirect_of
 from memory_client._config import MemoryConfig
 from memory_client._redis import check_client, disconnect, endpoint, lease, read_replies, release, send
 from memory_client._resp import Command, Packed, names, pack
@@ -47,6 +48,7 @@ from memory_client.errors import (
     ConflictError,
     MemoryConnectionError,
     MemoryPermissionError,
+    NotReplicatedError,
     PartialWriteError,
     StoreError,
 )
@@ -61,6 +63,8 @@ _MAX_ATTEMPTS: Final = 200
 # A primed connection is used only this soon after priming: older ones may have been closed by the server's idle
 # timeout, and a reconnect (or health-check PING reconnecting) would silently drop the WATCH the fast path needs.
 _PRIMED_MAX_AGE: Final = 5.0
+# On a cluster: how long an operation waits for a node to serve the tenant's slot again (a failover, a migration).
+FAILOVER_TIMEOUT: Final = 20.0
 
 
 class Replies(list[Any]):
@@ -122,6 +126,7 @@ class _Primed(NamedTuple):
     """A connection that WATCHes the audit stream, and the head it read right after the WATCH."""
 
     conn: Connection
+    client: redis.Redis  # whose pool the connection belongs to
     head: Any
     forks: int  # `_forks` when primed: a child process must not use its parent's socket
     at: float
@@ -139,7 +144,6 @@ os.register_at_fork(after_in_child=_forked)
 
 
 _MULTI: Final = pack([("MULTI",)])
-_EXEC: Final = pack([("EXEC",)])
 
 
 class _Again(enum.Enum):
@@ -150,12 +154,27 @@ class _Again(enum.Enum):
 
 
 class _Written(NamedTuple):
-    """An attempt that ran: what it read, EXEC's replies (the event's first), the commands' names, the event's hash."""
+    """An attempt that ran: what it read, EXEC's replies (the event's first), the commands' names, the event's hash,
+    and WAIT's reply (how many replicas confirmed; None when the store does not wait for replicas)."""
 
     data: list[Any]
     outcome: Sequence[Any]
     names: tuple[str, ...]
     digest: str
+    confirmed: Any = None
+
+
+class _Close(NamedTuple):
+    """What follows a transaction's queued commands: EXEC, then WAIT for replicas (`waits`: its reply is right after
+    EXEC's), then, when audited, the WATCH and head read that prime the next one. `replies`: MULTI's and these."""
+
+    packed: bytes
+    replies: int
+    waits: bool
+
+
+class _RepliesLost(MemoryConnectionError):
+    """The connection died after EXEC, and the audit trail shows the write was applied: never run it again."""
 
 
 _Step = _Written | _Again
@@ -166,16 +185,17 @@ class _Lease:
     disconnected, so no WATCH or MULTI state ever reaches its next user; released to the pool on success unless
     it became the primed connection (`kept`)."""
 
-    __slots__ = ("conn", "kept", "store")
+    __slots__ = ("client", "conn", "kept", "store")
 
     def __init__(self, store: Store, primed: _Primed | None) -> None:
         self.store = store
         self.kept = False
         if primed is not None:
-            self.conn = primed.conn
+            self.conn, self.client = primed.conn, primed.client
             return
+        self.client = store.client  # the node's pool at lease time: on a cluster, `store.client` may move meanwhile
         try:
-            self.conn = lease(store.client)
+            self.conn = lease(self.client)
         except (AuthenticationError, NoPermissionError):
             raise MemoryPermissionError(f"{store.who()} could not authenticate at {store.where}") from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -187,7 +207,7 @@ class _Lease:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        client = self.store.client
+        client = self.client
         if kind is None:
             if not self.kept:
                 release(client, self.conn)
@@ -210,14 +230,34 @@ class Store:
     client: redis.Redis
     _primed: _Primed | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _exec_and_prime: bytes = field(init=False, repr=False)
+    _closes: dict[tuple[bool, bool], _Close] = field(init=False, repr=False)  # by (audited, durable)
     _audit: tuple[str, str] = field(init=False, repr=False)  # the audit stream and the actor its events name
+    _router: Router | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_client(self.client)
-        audit = self.config.audit_key
-        self._exec_and_prime = pack([("EXEC",), ("WATCH", audit), ("XREVRANGE", audit, "+", "-", "COUNT", 1)])
-        self._audit = (audit, self.config.actor)
+        config = self.config
+        audit = config.audit_key
+        prime: list[Command] = [("WATCH", audit), ("XREVRANGE", audit, "+", "-", "COUNT", 1)]
+        wait: list[Command] = [("WAIT", config.wait_replicas, config.wait_timeout_ms)] if config.wait_replicas else []
+
+        def close(audited: bool, durable: bool) -> _Close:
+            tail = [*(wait if durable else []), *(prime if audited else [])]
+            return _Close(pack([("EXEC",), *tail]), 2 + len(tail), durable and bool(wait))
+
+        self._closes = {(a, d): close(a, d) for a in (True, False) for d in (True, False)}
+        self._audit = (audit, config.actor)
+        if config.cluster_nodes:
+            self._router = Router(
+                self.client,
+                config.cluster_nodes,
+                self._probe,
+                lost=MemoryConnectionError,
+                final=_RepliesLost,
+                skip=(MemoryPermissionError,),
+                timeout=FAILOVER_TIMEOUT,
+                moved=self._moved,
+            )
 
     @property
     def where(self) -> str:
@@ -227,6 +267,8 @@ class Store:
         return self.config.username or "the tenant user"
 
     def _raise(self, error: ResponseError, names: Sequence[str]) -> NoReturn:
+        if self._router is not None and (redirect := redirect_of(error, self._router.node)) is not None:
+            raise redirect  # nothing was applied: the router moves to the node named and runs the operation again
         if isinstance(error, NoPermissionError):
             denied = sorted(set(names) - {"MULTI", "EXEC", "WATCH"})
             raise MemoryPermissionError(
@@ -243,22 +285,51 @@ class Store:
             primed, self._primed = self._primed, None
         if primed is None or primed.forks != _forks:  # after a fork the socket is the parent's: leave it
             return None
-        if time.monotonic() - primed.at > _PRIMED_MAX_AGE:
+        if time.monotonic() - primed.at > _PRIMED_MAX_AGE or primed.client is not self.client:
             disconnect(primed.conn)
-            release(self.client, primed.conn)
+            release(primed.client, primed.conn)
             return None
         return primed
 
     def _keep_primed(self, lease: _Lease, head: Any) -> None:
         with self._lock:
-            if self._primed is None:
-                self._primed = _Primed(lease.conn, head, _forks, time.monotonic())
+            if self._primed is None and lease.client is self.client:
+                self._primed = _Primed(lease.conn, lease.client, head, _forks, time.monotonic())
                 lease.kept = True
 
     def close(self) -> None:
         primed = self._take_primed()
         if primed is not None:
             disconnect(primed.conn)
+        if self._router is not None:
+            self._router.close()
+
+    # -- a cluster: the node serving the tenant's slot ----------------------------------------------------
+
+    def _moved(self, client: redis.Redis) -> None:
+        """The router found the tenant's slot at another node: talk to it (the primed connection is the old one's)."""
+        with self._lock:
+            self.client = client
+
+    def _probe(self, client: redis.Redis) -> None:
+        """Whether `client`'s node serves the tenant's slot: a keyed read of the audit stream (the router's probe)."""
+        try:
+            conn = lease(client)
+        except (AuthenticationError, NoPermissionError):
+            raise MemoryPermissionError(f"{self.who()} could not authenticate at {endpoint(client)}") from None
+        except RedisError as exc:
+            raise MemoryConnectionError(f"cannot reach {endpoint(client)} ({type(exc).__name__})") from None
+        try:
+            reply = self._roundtrip(conn, [("XLEN", self.config.audit_key)])[0]
+        except RedisError as exc:
+            disconnect(conn)
+            raise MemoryConnectionError(f"lost {endpoint(client)} ({type(exc).__name__})") from None
+        finally:
+            release(client, conn)
+        if isinstance(reply, ResponseError):
+            redirect = redirect_of(reply, endpoint(client))
+            if redirect is not None:
+                raise redirect
 
     def _connection(self, primed: _Primed | None = None) -> _Lease:
         return _Lease(self, primed)
@@ -275,8 +346,14 @@ class Store:
     def read(self, commands: Sequence[Command]) -> list[Any]:
         """Run read commands in one round trip; raw RESP2 replies (bytes), in order.
 
-        Reads are idempotent, so a connection that turns out dead (server restart) is retried once.
+        Reads are idempotent, so a connection that turns out dead (server restart) is retried once; on a cluster,
+        at the node serving the tenant's slot, within `FAILOVER_TIMEOUT`.
         """
+        if self._router is not None:
+            return self._router.run(lambda: self._read(commands))
+        return self._read(commands)
+
+    def _read(self, commands: Sequence[Command]) -> list[Any]:
         try:
             with self._connection() as lease:
                 replies = self._roundtrip(lease.conn, commands)
@@ -306,6 +383,7 @@ class Store:
         reads: Sequence[Command] = (),
         watch: Sequence[str] = (),
         audited: bool = True,
+        durable: bool = True,
     ) -> tuple[list[Any], Replies]:
         """Read, decide, write atomically; retried while watched keys move. Returns (reads, write replies).
 
@@ -315,34 +393,63 @@ class Store:
         read of its head, and that connection is kept aside ("primed"). The next audited transaction without
         reads of its own then needs one round trip: MULTI, writes, XADD linking to that head, EXEC. If anyone
         appended since, the WATCH makes EXEC fail, and the re-primed head from the same round trip is retried.
+
+        On a cluster an attempt answered MOVED (nothing ran) moves to the node named and runs again; one whose
+        node died is run again at the new primary unless the audit trail there shows it applied. With
+        `wait_replicas`, EXEC is followed by WAIT, and a write fewer replicas confirmed raises NotReplicatedError
+        (`durable=False`: not waited for, as the audit events of reads).
         """
+        if self._router is not None:
+            return self._router.run(lambda: self._transact(plan, reads, watch, audited, durable))
+        return self._transact(plan, reads, watch, audited, durable)
+
+    def _transact(
+        self,
+        plan: Callable[[list[Any]], Plan],
+        reads: Sequence[Command],
+        watch: Sequence[str],
+        audited: bool,
+        durable: bool,
+    ) -> tuple[list[Any], Replies]:
         fast = audited and not reads and not watch
         for attempt in range(_MAX_ATTEMPTS):
             primed = self._take_primed() if fast else None
             if primed is not None:
-                step = self._primed_attempt(plan, primed)
+                step = self._primed_attempt(plan, primed, durable)
             else:
-                step = self._watched_attempt(plan, reads, watch, audited)
+                step = self._watched_attempt(plan, reads, watch, audited, durable)
             if isinstance(step, _Written):
-                return step.data, self._replies(step)
+                replies = self._replies(step)
+                if step.confirmed is not None:
+                    self._check_replicated(step)
+                return step.data, replies
             if step is _Again.BACK_OFF:  # jitter: concurrent writers of one trail must not retry in lockstep
                 time.sleep(random.uniform(0, min(0.02, 0.0005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
         raise ConflictError(f"gave up after {_MAX_ATTEMPTS} attempts: too many concurrent writers")
 
-    def _primed_attempt(self, plan: Callable[[list[Any]], Plan], primed: _Primed) -> _Step:
+    def _primed_attempt(self, plan: Callable[[list[Any]], Plan], primed: _Primed, durable: bool) -> _Step:
         """The fast path: the connection WATCHes the audit stream already and holds its head; nothing to read."""
         with self._connection(primed) as lease:
             # No health-check PING on the primed connection: its reconnect would drop the WATCH.
-            return self._decide_and_write(lease, plan, [], primed.head, audited=True, watching=True, fresh=False)
+            return self._decide_and_write(
+                lease, plan, [], primed.head, audited=True, watching=True, fresh=False, durable=durable
+            )
 
     def _watched_attempt(
-        self, plan: Callable[[list[Any]], Plan], reads: Sequence[Command], watch: Sequence[str], audited: bool
+        self,
+        plan: Callable[[list[Any]], Plan],
+        reads: Sequence[Command],
+        watch: Sequence[str],
+        audited: bool,
+        durable: bool,
     ) -> _Step:
         """WATCH the keys (and the audit stream) and read, in one round trip; then decide and write."""
         with self._connection() as lease:
             data, head = self._watch_and_read(lease, reads, watch, audited)
             watching = bool(watch) or audited
-            return self._decide_and_write(lease, plan, data, head, audited=audited, watching=watching, fresh=True)
+            return self._decide_and_write(
+                lease, plan, data, head, audited=audited, watching=watching, fresh=True, durable=durable
+            )
 
     def _decide_and_write(
         self,
@@ -354,6 +461,7 @@ class Store:
         audited: bool,
         watching: bool,
         fresh: bool,
+        durable: bool,
     ) -> _Step:
         """Ask `plan` what to write, then MULTI, the audit event, the writes, EXEC (audited: then WATCH and the new
         head, kept as the next call's primed state) in one round trip."""
@@ -367,9 +475,9 @@ class Store:
         if event is not None:
             xadd, digest = self._link(event, head)
             names = ("XADD", *names)  # queued first: see the module docstring
-        close, closing = (self._exec_and_prime, 4) if audited else (_EXEC, 2)
-        packed = b"".join((_MULTI, xadd, body.data, close))
-        written = self._send_exec(lease.conn, packed, len(names) + closing, fresh, digest, head)
+        close = self._closes[audited, durable]
+        packed = b"".join((_MULTI, xadd, body.data, close.packed))
+        written = self._send_exec(lease.conn, packed, len(names) + close.replies, fresh, digest, head)
         if written is None:
             return _Again.AT_ONCE
         outcome = written[len(names) + 1]
@@ -380,7 +488,23 @@ class Store:
             self._keep_primed(lease, written[-1])
         if outcome is None:  # a watched key moved: nothing ran
             return _Again.BACK_OFF
-        return _Written(data, outcome, names, digest)
+        return _Written(data, outcome, names, digest, written[len(names) + 2] if close.waits else None)
+
+    def _check_replicated(self, step: _Written) -> None:
+        wanted = self.config.wait_replicas
+        confirmed = step.confirmed if isinstance(step.confirmed, int) else 0
+        if confirmed < wanted:
+            why = (
+                f"WAIT was refused: {_error_code(step.confirmed)}"
+                if isinstance(step.confirmed, ResponseError)
+                else (f"{confirmed} of {wanted} replica(s) confirmed it within {self.config.wait_timeout_ms} ms")
+            )
+            raise NotReplicatedError(
+                f"the write was applied at {self.where} with its audit event, but {why}: it is not acknowledged "
+                "as durable (read it back before writing it again)",
+                wanted,
+                confirmed,
+            )
 
     def _send_exec(
         self, conn: Connection, packed: bytes, replies: int, fresh: bool, digest: str, head: Any
@@ -395,7 +519,7 @@ class Store:
             if not digest:  # unaudited: nothing tells whether it was applied
                 raise
             if self._applied(digest, head):
-                raise MemoryConnectionError(
+                raise _RepliesLost(
                     f"lost the connection to {self.where} after the write was applied; its replies are lost"
                 ) from None
             return None

@@ -16,6 +16,9 @@ Key schema (P = the tenant prefix, S = P's shared area)::
     audit:{ns}:{name}                the hash-chained audit trail (outside P: append and read only for tenants)
     seal:{ns}:{name}                 the operator's seal of that trail (admin writes, the jobs' user reads)
     jobs:{ns}:{name}:{job}           what the tenant's jobs record (the jobs' user writes, the operator reads)
+
+On a Redis/Valkey Cluster each `{ns}:{name}` above is written `{<ns>:<name>}` (braces included): the hash tag
+that puts every key of one tenant in one slot, so its transactions stay single-slot (`hash_tag`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "AUDIT_ACTOR",
     "CONTEXT_DOCUMENT_FIELD",
     "DAY_MS",
+    "DEFAULT_WAIT_TIMEOUT_MS",
     "DRIFT_ACTION",
     "ENVELOPE_BOUND",
     "ENVELOPE_PLACED",
@@ -60,10 +64,12 @@ __all__ = [
     "agent_prefix",
     "as_text",
     "audit_key",
+    "check_cluster_keys",
     "context_key",
     "context_log",
     "counts_toward_key_quota",
     "envelope_header",
+    "hash_tag",
     "is_context",
     "is_sealed",
     "parse_keyring",
@@ -123,8 +129,15 @@ MESSAGE_FIELD: Final = "m"
 CONTEXT_DOCUMENT_FIELD: Final = "d"
 
 
-def tenant_prefix(namespace: str, name: str) -> str:
-    return f"mem:{namespace}:{name}:"
+def _tenant_tag(namespace: str, name: str, cluster: bool) -> str:
+    # On a cluster every key of a tenant carries one hash tag, so all of them are in one slot (one node) and the
+    # library's transactions (data, index and audit event together) stay single-slot. See `hash_tag`.
+    return f"{{{namespace}:{name}}}" if cluster else f"{namespace}:{name}"
+
+
+def tenant_prefix(namespace: str, name: str, *, cluster: bool = False) -> str:
+    """P: `mem:{ns}:{name}:`, or on a cluster `mem:{<ns>:<name>}:` (the braces are the hash tag)."""
+    return f"mem:{_tenant_tag(namespace, name, cluster)}:"
 
 
 def agent_prefix(prefix: str, agent: str) -> str:
@@ -137,16 +150,28 @@ def shared_prefix(prefix: str) -> str:
     return f"{prefix}shared:"
 
 
-def audit_key(namespace: str, name: str) -> str:
-    return f"audit:{namespace}:{name}"
+def audit_key(namespace: str, name: str, *, cluster: bool = False) -> str:
+    return f"audit:{_tenant_tag(namespace, name, cluster)}"
 
 
-def seal_key(namespace: str, name: str) -> str:
-    return f"seal:{namespace}:{name}"
+def seal_key(namespace: str, name: str, *, cluster: bool = False) -> str:
+    return f"seal:{_tenant_tag(namespace, name, cluster)}"
 
 
-def results_prefix(namespace: str, name: str) -> str:
-    return f"jobs:{namespace}:{name}:"
+def results_prefix(namespace: str, name: str, *, cluster: bool = False) -> str:
+    return f"jobs:{_tenant_tag(namespace, name, cluster)}:"
+
+
+def hash_tag(key: str) -> str | None:
+    """The part of `key` Redis Cluster hashes to pick its slot when it is not the whole key: what lies between
+    the first "{" and the next "}", if that is not empty (the cluster specification's rule). None otherwise."""
+    start = key.find("{")
+    if start == -1:
+        return None
+    end = key.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    return key[start + 1 : end]
 
 
 def subject_index(shared: str, pseudonym: str) -> str:
@@ -350,10 +375,18 @@ class Env:
     SEAL_KEY: Final = "MEMORY_SEAL_KEY"  # job credentials only
     RESULTS_PREFIX: Final = "MEMORY_RESULTS_PREFIX"  # job credentials only
     LEGACY_ENVELOPES: Final = "MEMORY_LEGACY_ENVELOPES"  # not written by the operator: an agent's own choice
+    # The store is a Redis/Valkey Cluster: host:port of its nodes, comma-separated (REDIS_URL names one of them).
+    CLUSTER_NODES: Final = "MEMORY_CLUSTER_NODES"
+    # Durability: an acknowledged write has reached this many replicas (WAIT), within the timeout (milliseconds).
+    WAIT_REPLICAS: Final = "MEMORY_WAIT_REPLICAS"
+    WAIT_TIMEOUT_MS: Final = "MEMORY_WAIT_TIMEOUT_MS"
 
     ENCRYPTION_REQUIRED: Final = "required"
     ENCRYPTION_DISABLED: Final = "disabled"
 
+
+#: How long a write waits for its replicas unless MEMORY_WAIT_TIMEOUT_MS says otherwise.
+DEFAULT_WAIT_TIMEOUT_MS: Final = 1000
 
 _TRUE: Final = ("1", "true", "yes", "on")
 _FALSE: Final = ("0", "false", "no", "off")
@@ -387,6 +420,9 @@ class TenantEnv:
     legacy_envelopes: bool = True
     frameworks: tuple[str, ...] = ()
     results_prefix: str | None = None
+    cluster_nodes: tuple[str, ...] = ()
+    wait_replicas: int = 0
+    wait_timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS
 
 
 def _get(env: Mapping[str, str], name: str) -> str:
@@ -428,6 +464,26 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def _nodes(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    nodes = _list(env, name)
+    for node in nodes:
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ContractError(f"{name} must list host:port pairs separated by commas, got {node!r}")
+    return nodes
+
+
+def check_cluster_keys(key_prefix: str, audit: str, names: tuple[str, str] = (Env.KEY_PREFIX, Env.AUDIT_KEY)) -> None:
+    """On a cluster the tenant prefix and the audit stream must carry one hash tag (one slot), or no transaction of
+    the library could hold a write and its audit event: ContractError naming both variables otherwise."""
+    tag = hash_tag(key_prefix)
+    if tag is None or hash_tag(audit) != tag:
+        raise ContractError(
+            f"on a cluster {names[0]} and {names[1]} must carry the same hash tag ({{...}}), so a write and its "
+            f"audit event land in one slot; got {key_prefix!r} and {audit!r}"
+        )
+
+
 def read_env(env: Mapping[str, str] | None = None) -> TenantEnv:
     """The one reader of the Secrets' variables (default: `os.environ`). ContractError names a missing or malformed
     variable, never a value of REDIS_URL, REDIS_PASSWORD or MEMORY_KEYRING."""
@@ -453,13 +509,17 @@ def read_env(env: Mapping[str, str] | None = None) -> TenantEnv:
     mode = _get(env, Env.MASKING_MODE).lower() or "redact"
     if mode not in MASKING_MODES:
         raise ContractError(f"{Env.MASKING_MODE} must be redact or hash, got {mode!r}")
+    cluster = _nodes(env, Env.CLUSTER_NODES)
+    audit = _get(env, Env.AUDIT_KEY) or audit_key(namespace, name, cluster=bool(cluster))
+    if cluster:
+        check_cluster_keys(prefix, audit)
     return TenantEnv(
         redis_url=redis_url,
         tenant_id=tenant_id,
         key_prefix=prefix,
         shared_prefix=_get(env, Env.SHARED_PREFIX) or shared_prefix(prefix),
-        audit_key=_get(env, Env.AUDIT_KEY) or audit_key(namespace, name),
-        seal_key=_get(env, Env.SEAL_KEY) or seal_key(namespace, name),
+        audit_key=audit,
+        seal_key=_get(env, Env.SEAL_KEY) or seal_key(namespace, name, cluster=bool(cluster)),
         isolation=isolation,
         agent_id=_get(env, Env.AGENT_ID) or None,
         agent_prefix=_get(env, Env.AGENT_PREFIX) or None,
@@ -477,4 +537,7 @@ def read_env(env: Mapping[str, str] | None = None) -> TenantEnv:
         legacy_envelopes=_bool(env, Env.LEGACY_ENVELOPES, default=True),
         frameworks=_list(env, Env.FRAMEWORKS),
         results_prefix=_get(env, Env.RESULTS_PREFIX) or None,
+        cluster_nodes=cluster,
+        wait_replicas=_positive_int(env, Env.WAIT_REPLICAS) or 0,
+        wait_timeout_ms=_positive_int(env, Env.WAIT_TIMEOUT_MS) or DEFAULT_WAIT_TIMEOUT_MS,
     )

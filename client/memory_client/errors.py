@@ -10,6 +10,7 @@ __all__ = [
     "DecryptionError",
     "MemoryConnectionError",
     "MemoryPermissionError",
+    "NotReplicatedError",
     "PartialWriteError",
     "QuotaExceededError",
     "StoreError",
@@ -84,6 +85,19 @@ class PartialWriteError(StoreError):
         super().__init__(message)
         self.failed = failed
         self.audited = audited
+
+
+class NotReplicatedError(StoreError):
+    """The write was applied on the primary, with its audit event, but fewer replicas than asked for
+    (`MEMORY_WAIT_REPLICAS`) confirmed it within the timeout: it is not acknowledged as durable and may be lost if
+    the primary fails now. Writing it again would store it twice; read back before retrying.
+
+    `wanted` and `confirmed` are replica counts."""
+
+    def __init__(self, message: str, wanted: int, confirmed: int) -> None:
+        super().__init__(message)
+        self.wanted = wanted
+        self.confirmed = confirmed
 
 
 class AuditTrailError(AgentMemoryError):

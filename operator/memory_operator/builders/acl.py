@@ -86,6 +86,7 @@ ALLOWED_COMMANDS: Final[Mapping[str, str]] = {
     "object|encoding": "memory diagnostics of own keys",
     "memory|usage": "size of own keys (quota accounting)",
     "ping": "health checks and redis-py's connection checks",
+    "wait": "durability: a write acknowledged once replicas have it (MEMORY_WAIT_REPLICAS); names no key, reveals only how many replicas the node has",
     "echo": "connection checks",
     "hello": "redis-py's handshake (RESP3 and AUTH in one command)",
     "auth": "re-authentication after a credential rotation",
@@ -164,7 +165,6 @@ DENIED_COMMANDS: Final[Mapping[str, str]] = {
     "psync": "replication stream: every tenant's data",
     "failover": "replication control",
     "cluster": "cluster administration",
-    "wait": "reveals the replica count; durability is the operator's concern",
     "waitaof": "reveals persistence topology",
     "client|list": "shows every connection on the server",
     "client|kill": "disconnects other tenants",
@@ -241,28 +241,31 @@ def _tenant(namespace: str, name: str) -> tuple[str, str]:
 # The key names are the contract's (memory_client.contract); here they are built from checked Kubernetes names.
 
 
-def tenant_prefix(namespace: str, name: str) -> str:
-    return contract.tenant_prefix(*_tenant(namespace, name))
+# `cluster`: the layout of a store in cluster mode, every key of a tenant under one hash tag (one slot).
 
 
-def agent_prefix(namespace: str, name: str, agent: str) -> str:
-    return contract.agent_prefix(tenant_prefix(namespace, name), _check(agent, _LABEL, 63, "agent"))
+def tenant_prefix(namespace: str, name: str, *, cluster: bool = False) -> str:
+    return contract.tenant_prefix(*_tenant(namespace, name), cluster=cluster)
 
 
-def shared_prefix(namespace: str, name: str) -> str:
-    return contract.shared_prefix(tenant_prefix(namespace, name))
+def agent_prefix(namespace: str, name: str, agent: str, *, cluster: bool = False) -> str:
+    return contract.agent_prefix(tenant_prefix(namespace, name, cluster=cluster), _check(agent, _LABEL, 63, "agent"))
 
 
-def audit_key(namespace: str, name: str) -> str:
-    return contract.audit_key(*_tenant(namespace, name))
+def shared_prefix(namespace: str, name: str, *, cluster: bool = False) -> str:
+    return contract.shared_prefix(tenant_prefix(namespace, name, cluster=cluster))
 
 
-def seal_key(namespace: str, name: str) -> str:
-    return contract.seal_key(*_tenant(namespace, name))
+def audit_key(namespace: str, name: str, *, cluster: bool = False) -> str:
+    return contract.audit_key(*_tenant(namespace, name), cluster=cluster)
 
 
-def results_prefix(namespace: str, name: str) -> str:
-    return contract.results_prefix(*_tenant(namespace, name))
+def seal_key(namespace: str, name: str, *, cluster: bool = False) -> str:
+    return contract.seal_key(*_tenant(namespace, name), cluster=cluster)
+
+
+def results_prefix(namespace: str, name: str, *, cluster: bool = False) -> str:
+    return contract.results_prefix(*_tenant(namespace, name), cluster=cluster)
 
 
 def tenant_username(namespace: str, name: str) -> str:
@@ -288,12 +291,14 @@ def _under(prefix: str) -> str:
     return f"~{glob_escape(prefix)}*"
 
 
-def audit_selector(namespace: str, name: str) -> AclSelector:
+def audit_selector(namespace: str, name: str, *, cluster: bool = False) -> AclSelector:
     """Append-and-read access to the tenant's audit stream, and nothing else on that key."""
-    return AclSelector((f"~{glob_escape(audit_key(namespace, name))}",), tuple(AUDIT_COMMANDS))
+    return AclSelector((f"~{glob_escape(audit_key(namespace, name, cluster=cluster))}",), tuple(AUDIT_COMMANDS))
 
 
-def plan_acl_users(namespace: str, name: str, isolation: str, agents: Sequence[str]) -> list[AclUser]:
+def plan_acl_users(
+    namespace: str, name: str, isolation: str, agents: Sequence[str], *, cluster: bool = False
+) -> list[AclUser]:
     """The ACL users a tenant needs: the tenant user first, then one per agent (sorted, deduplicated).
 
     Every user, at every level, gets the audit selector: each agent appends its own events to the trail.
@@ -301,8 +306,8 @@ def plan_acl_users(namespace: str, name: str, isolation: str, agents: Sequence[s
     """
     if isolation not in ISOLATION_LEVELS:
         raise ValueError(f"isolation {isolation!r} is not one of {', '.join(ISOLATION_LEVELS)}")
-    whole: tuple[str, ...] = (_under(tenant_prefix(namespace, name)),)
-    audit = (audit_selector(namespace, name),)
+    whole: tuple[str, ...] = (_under(tenant_prefix(namespace, name, cluster=cluster)),)
+    audit = (audit_selector(namespace, name, cluster=cluster),)
     users = [AclUser(tenant_username(namespace, name), whole, selectors=audit)]
     names = sorted(set(agents))
     for agent in names:
@@ -312,21 +317,24 @@ def plan_acl_users(namespace: str, name: str, isolation: str, agents: Sequence[s
     for agent in names:
         patterns = whole
         if isolation == "strict":
-            patterns = (_under(agent_prefix(namespace, name, agent)), _under(shared_prefix(namespace, name)))
+            patterns = (
+                _under(agent_prefix(namespace, name, agent, cluster=cluster)),
+                _under(shared_prefix(namespace, name, cluster=cluster)),
+            )
         users.append(AclUser(agent_username(namespace, name, agent), patterns, agent, audit))
     return users
 
 
-def plan_job_user(namespace: str, name: str) -> AclUser:
+def plan_job_user(namespace: str, name: str, *, cluster: bool = False) -> AclUser:
     """The user the tenant's CronJobs run as: it reads the tenant's data, trail and seal, changes the data only
     as the retention job must (JOB_WRITE_COMMANDS), and alone writes the results area, so what the operator
     publishes from there was never written with a tenant's or an agent's credentials."""
-    prefix = tenant_prefix(namespace, name)
+    prefix = tenant_prefix(namespace, name, cluster=cluster)
     patterns = (
         f"%R{_under(prefix)}",
-        f"%R~{glob_escape(audit_key(namespace, name))}",
-        f"%R~{glob_escape(seal_key(namespace, name))}",
-        _under(results_prefix(namespace, name)),
+        f"%R~{glob_escape(audit_key(namespace, name, cluster=cluster))}",
+        f"%R~{glob_escape(seal_key(namespace, name, cluster=cluster))}",
+        _under(results_prefix(namespace, name, cluster=cluster)),
     )
     retention = AclSelector((_under(prefix),), tuple(JOB_WRITE_COMMANDS))
     return AclUser(job_username(namespace, name), patterns, selectors=(retention,))
