@@ -86,7 +86,10 @@ ALLOWED_COMMANDS: Final[Mapping[str, str]] = {
     "object|encoding": "memory diagnostics of own keys",
     "memory|usage": "size of own keys (quota accounting)",
     "ping": "health checks and redis-py's connection checks",
-    "wait": "durability: a write acknowledged once replicas have it (MEMORY_WAIT_REPLICAS); names no key, reveals only how many replicas the node has",
+    "wait": (
+        "durability: a write acknowledged once replicas have it (MEMORY_WAIT_REPLICAS); "
+        "names no key, reveals only how many replicas the node has"
+    ),
     "echo": "connection checks",
     "hello": "redis-py's handshake (RESP3 and AUTH in one command)",
     "auth": "re-authentication after a credential rotation",
