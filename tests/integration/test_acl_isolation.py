@@ -322,7 +322,8 @@ FORBIDDEN = [
     Forbidden(("CLUSTER", "INFO")),
     Forbidden(("OBJECT", "FREQ", "{own}")),
     Forbidden(("OBJECT", "IDLETIME", "{own}")),
-    Forbidden(("WAIT", "0", "0")),
+    # Not here: WAIT, granted for MEMORY_WAIT_REPLICAS (names no key; see builders/acl.py and
+    # test_wait_is_granted_and_names_no_key below).
     Forbidden(("WAITAOF", "0", "0", "0")),
     Forbidden(("PUBLISH", "ch", "m")),
     Forbidden(("SPUBLISH", "ch", "m")),
@@ -356,6 +357,14 @@ def test_forbidden_command_is_refused(tenancy: Tenancy, forbidden: Forbidden) ->
         if forbidden.run:
             with tenancy.client(login) as client, pytest.raises(NoPermissionError):
                 client.execute_command(*args)
+
+
+def test_wait_is_granted_and_names_no_key(tenancy: Tenancy) -> None:
+    """WAIT is the one server-wide command a tenant may run: it returns a replica count and touches no key."""
+    for login in tenancy.first_tenant():
+        assert _dryrun(tenancy.engine, login.user.name, ["WAIT", "0", "0"]) == "OK"
+        with tenancy.client(login) as client:
+            assert client.execute_command("WAIT", "0", "0") == 0
 
 
 # ------------------------------------------------------------------------------------------------------------
