@@ -13,7 +13,7 @@ from memory_client import AgentMemory
 
 PACKAGE = Path(memory_client.__file__).parent
 #: The modules users and the operator import; the rest are `_private` rooms behind the package's exports.
-PUBLIC_MODULES = {"aio", "audit", "contract", "errors", "langchain", "seal", "wire"}
+PUBLIC_MODULES = {"aio", "audit", "contract", "errors", "langchain", "langgraph", "seal", "wire"}
 
 
 def test_every_exported_name_exists_and_the_list_is_sorted_without_duplicates() -> None:

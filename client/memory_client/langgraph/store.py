@@ -49,14 +49,14 @@ from langgraph.store.base import (
 )
 
 from memory_client._client import AgentMemory
-from memory_client._keys import check_name
 from memory_client._messages import mask_values
 from memory_client._resp import Command
 from memory_client._session import Session, as_int
 from memory_client._store import Plan
 from memory_client.audit import AuditEvent
 from memory_client.contract import DAY_MS
-from memory_client.errors import AgentMemoryError, ConfigError, DecryptionError, QuotaExceededError
+from memory_client.errors import AgentMemoryError, DecryptionError, QuotaExceededError
+from memory_client.langgraph._area import area_of
 
 __all__ = ["InvalidFilterError", "Namespace", "SearchNotSupportedError", "TenantStore", "subject_at"]
 
@@ -171,14 +171,7 @@ class TenantStore(BaseStore):
         # The handles' building blocks (store, keys, cipher, masker): the store is one more handle of `memory`.
         self._session: Session = memory._session
         config = memory.config
-        if shared:
-            area = config.shared_prefix
-        else:
-            name = agent or config.agent_id
-            if name is None:
-                raise ConfigError("these are tenant credentials without an agent: pass agent= (or shared=True)")
-            area = config.agent_area(check_name(name, "agent"))
-        self.prefix = f"{area}lg:"
+        self.prefix = f"{area_of(memory, agent, shared)}lg:"
         self.root = f"{self.prefix}ns"
         self._subject = subject
         self.ttl_config = ttl
