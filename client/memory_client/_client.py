@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from memory_client import contract
 from memory_client._config import MemoryConfig
 from memory_client._conversation import ConversationMemory, decode_entries
 from memory_client._messages import RejectedEntry
@@ -201,12 +202,15 @@ class AgentMemory:
     def export_subject(self, subject: str) -> dict[str, Any]:
         """Everything stored about `subject`, decrypted, as a JSON-ready dict (audited as "export").
 
-        Conversations, summaries and the shared contexts tagged with the subject. Values that fail to open (or
-        are plain where encryption is required) are not exported but listed under "rejected" (key, entry id,
-        reason), and counted in one "read.rejected" audit event.
+        Conversations, summaries, the shared contexts tagged with the subject, and what the LangGraph adapters
+        (`memory_client.langgraph`) hold for the subject: store items and checkpoint threads. Values that fail to
+        open (or are plain where encryption is required) are not exported but listed under "rejected" (key, entry
+        id, reason), and counted in one "read.rejected" audit event.
         """
         index = self._keys.subject_index(subject)
-        keys = sorted(k.decode() for k in self._store.read([("SMEMBERS", index)])[0])
+        members = sorted(k.decode() for k in self._store.read([("SMEMBERS", index)])[0])
+        graph = [k for k in members if contract.LANGGRAPH_AREA in k]  # memory_client.langgraph's keys
+        keys = [k for k in members if contract.LANGGRAPH_AREA not in k]
         readers: list[Command] = []
         for key in keys:
             if key.endswith(":summary"):
@@ -244,10 +248,19 @@ class AgentMemory:
             messages = [m.to_dict() for m in decode_entries(self._session.cipher, key, reply, rejected)]
             if messages:
                 conversations.append({**where, "messages": messages})
+        exported: dict[str, list[Any]] = {"storeItems": [], "threads": []}
+        if graph:
+            try:
+                from memory_client.langgraph._export import export_keys  # noqa: PLC0415 - an optional extra
+            except ImportError:  # written by an agent with the langgraph extra; this one has none to open them
+                rejected += [RejectedEntry(k, None, "langgraph-not-installed") for k in graph]
+            else:
+                exported, refused = export_keys(self, graph)
+                rejected += refused
         pseudonym = self._keys.subject_token(subject)
         if rejected:
             self._session.audit_rejected(index, pseudonym, len(rejected))
-        self._store.transact(lambda _: ([], AuditEvent("export", index, len(keys), pseudonym)), audited=True)
+        self._store.transact(lambda _: ([], AuditEvent("export", index, len(members), pseudonym)), audited=True)
         return {
             "subject": subject,
             "tenant": self.config.tenant_id,
@@ -255,6 +268,7 @@ class AgentMemory:
             "conversations": conversations,
             "summaries": summaries,
             "contexts": contexts,
+            **exported,
             "rejected": [r.to_dict() for r in rejected],
         }
 

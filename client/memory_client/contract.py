@@ -49,6 +49,7 @@ __all__ = [
     "KEYRING_ALGORITHM",
     "KEYRING_VERSION",
     "KEY_BYTES",
+    "LANGGRAPH_AREA",
     "MASKING_DETECTORS",
     "MASKING_MODES",
     "MESSAGE_FIELD",
@@ -115,6 +116,8 @@ def as_text(value: object) -> str:
 USAGE: Final = "usage"
 SIZES: Final = "sizes"
 ACTIVITY: Final = "activity"
+#: Where in an area (A or S) the LangGraph adapters (memory_client.langgraph) keep their keys: A lg:..., S lg:...
+LANGGRAPH_AREA: Final = ":lg:"
 _SUBJECTS: Final = "subject:"
 _CONTEXTS: Final = "ctx:"
 _LOG: Final = ":log"

@@ -39,7 +39,5 @@ def test_the_conformance_suite_passes(provision: Provisioner, audit: bool) -> No
 
 
 def test_the_conformance_suite_passes_under_a_retention_and_masking(provision: Provisioner) -> None:
-    report = _validate(
-        provision, audit=True, MEMORY_RETENTION_DAYS="7", MEMORY_MASKING_RULES='["EMAIL","SSN"]'
-    )
+    report = _validate(provision, audit=True, MEMORY_RETENTION_DAYS="7", MEMORY_MASKING="email,ssn")
     assert report.passed_all_base(), {cap: r.failures for cap, r in report.results.items() if r.passed is False}

@@ -30,7 +30,7 @@ import contextlib
 import hashlib
 import json
 import random
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -92,6 +92,23 @@ def _b64(data: bytes) -> str:
 
 def _field(kind: str, *parts: str) -> str:
     return SEP.join((kind, *parts))
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON can hold it: messages and other pydantic models as their fields, bytes as base64, the
+    rest as text."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    dump = getattr(value, "model_dump", None)  # a message, or any other pydantic model
+    if callable(dump):
+        return jsonable(dump())
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return _b64(value)
+    return str(value)
 
 
 def _versions(record: _Record) -> list[tuple[str, Any]]:
@@ -520,31 +537,62 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             wanted += [_field("b", record.ns, ch, str(v)) for ch, v in _versions(record)]
         read = self._session.audited_read([("HMGET", thread.key, *wanted)], thread.key, subject)[0]
         found = dict(zip(wanted, read, strict=True))
-        out: list[CheckpointTuple] = []
-        for record in records:
-            values: dict[str, Any] = {}
-            for channel, version in _versions(record):
-                name = _field("b", record.ns, channel, str(version))
-                envelope = found.get(name)
-                if envelope is None:
-                    continue
-                kind, _, data = self._open(envelope, thread, name).partition(b"\x00")
-                if kind != b"empty":
-                    values[channel] = self.serde.loads_typed((kind.decode(), data))
-            name = _field("w", record.ns, record.checkpoint_id)
-            stored = {} if found.get(name) is None else self._open_json(found[name], thread, name)
-            ordered = sorted(stored.values(), key=lambda w: writes_sort_key(w[4], w[0], w[1]))
-            pending: list[PendingWrite] = [(w[0], w[2], self._loads(w[3])) for w in ordered]
-            out.append(
-                CheckpointTuple(
-                    config=self._config(thread, record.ns, record.checkpoint_id),
-                    checkpoint={**record.checkpoint, "channel_values": values},
-                    metadata=record.metadata,
-                    parent_config=self._config(thread, record.ns, record.parent) if record.parent else None,
-                    pending_writes=pending,
-                )
+        return [self._tuple(thread, record, found) for record in records]
+
+    def _tuple(self, thread: _Thread, record: _Record, found: Mapping[str, bytes | None]) -> CheckpointTuple:
+        """`record` with its channel values and pending writes, opened from the thread's fields in `found`."""
+        values: dict[str, Any] = {}
+        for channel, version in _versions(record):
+            name = _field("b", record.ns, channel, str(version))
+            envelope = found.get(name)
+            if envelope is None:
+                continue
+            kind, _, data = self._open(envelope, thread, name).partition(b"\x00")
+            if kind != b"empty":
+                values[channel] = self.serde.loads_typed((kind.decode(), data))
+        name = _field("w", record.ns, record.checkpoint_id)
+        envelope = found.get(name)
+        stored = {} if envelope is None else self._open_json(envelope, thread, name)
+        ordered = sorted(stored.values(), key=lambda w: writes_sort_key(w[4], w[0], w[1]))
+        pending: list[PendingWrite] = [(w[0], w[2], self._loads(w[3])) for w in ordered]
+        return CheckpointTuple(
+            config=self._config(thread, record.ns, record.checkpoint_id),
+            checkpoint={**record.checkpoint, "channel_values": values},
+            metadata=record.metadata,
+            parent_config=self._config(thread, record.ns, record.parent) if record.parent else None,
+            pending_writes=pending,
+        )
+
+    def export_thread(self, key: str) -> dict[str, Any]:
+        """A thread's hash (`key`, found in a subject's index) as `AgentMemory.export_subject` exports it: the
+        thread id and every checkpoint with its metadata, channel values and pending writes, JSON-ready.
+        DecryptionError when a value does not open where it lies. Reads the hash once, unaudited (the export is)."""
+        flat = self._session.store.read([("HGETALL", key)])[0]
+        found = {k.decode(): v for k, v in zip(flat[::2], flat[1::2], strict=True)}
+        token = key.rpartition(":")[2]
+        probe = _Thread("", token, key, "", None)
+        if _DOC not in found:
+            return {}
+        thread_id = str(self._open_json(found[_DOC], probe, _DOC)[0])
+        thread = _Thread(thread_id, token, key, "", None)
+        checkpoints: list[dict[str, Any]] = []
+        for name in sorted(found):
+            kind, _, rest = name.partition(SEP)
+            if kind != "c":
+                continue
+            ns, _, cid = rest.rpartition(SEP)
+            full = self._tuple(thread, self._record(thread, ns, cid, found[name]), found)
+            checkpoints.append(
+                {
+                    "namespace": ns,
+                    "id": cid,
+                    "parent": full.parent_config["configurable"]["checkpoint_id"] if full.parent_config else None,
+                    "metadata": jsonable(full.metadata),
+                    "channelValues": jsonable(full.checkpoint["channel_values"]),
+                    "pendingWrites": [jsonable(list(w)) for w in full.pending_writes or []],
+                }
             )
-        return out
+        return {"thread": thread_id, "checkpoints": checkpoints}
 
     @staticmethod
     def _config(thread: _Thread, ns: str, checkpoint_id: str) -> RunnableConfig:

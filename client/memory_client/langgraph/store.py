@@ -215,6 +215,25 @@ class TenantStore(BaseStore):
             raise DecryptionError(f"value under {redis_key} belongs to another item", "misplaced")
         return found, stored
 
+    def export_item(self, key: str) -> dict[str, Any]:
+        """An item (`key`, found in a subject's index) as `AgentMemory.export_subject` exports it: namespace, key,
+        value and times; {} when it is gone. DecryptionError when it was not sealed for its namespace and key."""
+        envelope = self._session.store.read([("GET", key)])[0]
+        if envelope is None:
+            return {}
+        try:
+            labels = tuple(str(label) for label in json.loads(self._session.cipher.unseal(envelope, key).plain)["ns"])
+        except (ValueError, KeyError, TypeError):
+            raise DecryptionError(f"value under {key} is not a store item", "format") from None
+        name, stored = self._open_item(envelope, self._space(labels), key.rpartition(":")[2], None)
+        return {
+            "namespace": list(labels),
+            "key": name,
+            "value": stored.value,
+            "createdAt": _when(stored.created).isoformat(),
+            "updatedAt": _when(stored.updated).isoformat(),
+        }
+
     def _open_name(self, space_key: str, token: str, envelope: bytes) -> Namespace:
         plain = self._session.cipher.open(envelope, space_key, _NAME_PLACE)
         try:
