@@ -1,6 +1,11 @@
 """LangChain adapters (extra `langchain`): chat history backed by ConversationMemory, LLM summarizer and scorer.
 
 Importing this module needs `langchain-core`; the rest of the library does not.
+
+Deprecated upstream: langchain-core deprecates `BaseChatMessageHistory` (1.6.4) and `RunnableWithMessageHistory`
+(1.3.3) in favour of LangGraph persistence, and removes them in 2.0; the extra caps langchain-core below 2.0 until
+then. New agents use `memory_client.langgraph` (a checkpointer and a store). The summarizer and scorer adapters
+are not affected.
 """
 
 from __future__ import annotations

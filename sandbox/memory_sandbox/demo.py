@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +116,31 @@ def agents_converse(sandbox: Sandbox, say: Say) -> bool:
     return conflict and verification.ok and masked and not raw.startswith(b"\x00")
 
 
+def langgraph_resumes(sandbox: Sandbox, say: Say) -> bool:
+    """A LangGraph agent (`memory_sandbox.langgraph_agent`) runs one turn per process with the triage agent's
+    Secrets: the second process resumes the thread the first one checkpointed."""
+    say("\n# A LangGraph agent, one process per turn: TenantCheckpointer resumes the thread, TenantStore remembers")
+    env = {
+        **os.environ,
+        **_credentials(sandbox, "team-support", "helpdesk-triage-memory-credentials"),
+        **_credentials(sandbox, "team-support", "helpdesk-memory-keys"),
+    }
+    turns = [("I was charged twice for order 1234", "Which card was charged?"), ("The Visa", "Refund started.")]
+    messages: list[list[str]] = []
+    for text, reply in turns:
+        command = [sys.executable, "-m", "memory_sandbox.langgraph_agent", "ticket-4712", "customer-42", text, reply]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            say(f"  the agent failed: {done.stderr.strip().splitlines()[-1:]}")
+            return False
+        out = json.loads(done.stdout)
+        messages = out["messages"]
+        say(f"  process {len(messages) // 2}: the thread holds {len(messages)} messages; facts {out['facts']}")
+    for role, content in messages:
+        say(f"  {role:>5}: {content}")
+    return [content for _, content in messages] == [x for turn in turns for x in turn]
+
+
 def run_demo(sandbox: Sandbox, samples: Path, say: Say = print, *, timeout: float = 60.0) -> bool:
     """Apply the samples, wait for Ready, show the result, prove isolation. True when all of it held."""
     if not samples.is_dir():
@@ -147,7 +175,8 @@ def run_demo(sandbox: Sandbox, samples: Path, say: Say = print, *, timeout: floa
           "jsonpath={.status.effectivePolicy}")  # fmt: skip
     isolated = prove_isolation(sandbox, say)
     conversed = agents_converse(sandbox, say)
-    return show_report(sandbox, say) and conversed and isolated
+    resumed = langgraph_resumes(sandbox, say)
+    return show_report(sandbox, say) and conversed and isolated and resumed
 
 
 def show_report(sandbox: Sandbox, say: Say, timeout: float = 60.0) -> bool:

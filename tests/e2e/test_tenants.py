@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from memory_sandbox.demo import DEFAULT_SAMPLES, agents_converse, prove_isolation
+from memory_sandbox.demo import DEFAULT_SAMPLES, agents_converse, langgraph_resumes, prove_isolation
 from memory_sandbox.sandbox import Sandbox
 from tests.e2e.conftest import (
     apply,
@@ -39,6 +39,7 @@ def test_samples_become_ready_with_working_isolated_credentials(sandbox: Sandbox
         assert "MEMORY_KEYRING" in secret(sandbox, namespace, f"{name}-memory-keys")
     assert prove_isolation(sandbox, lambda _line: None)
     assert agents_converse(sandbox, lambda _line: None)  # the demo's two agents, through the library
+    assert langgraph_resumes(sandbox, lambda _line: None)  # the demo's LangGraph agent, one process per turn
 
 
 def test_status_conditions_follow_api_conventions(sandbox: Sandbox, namespace: str) -> None:

@@ -21,18 +21,19 @@ from memory_client.langchain import (
 from .conftest import Tenant
 
 
-# The issue asks for RunnableWithMessageHistory, which langchain-core 1.x deprecates in favour of LangGraph.
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_runnable_with_message_history_persists_both_turns(tenant: Tenant) -> None:
+    """RunnableWithMessageHistory works on our history, and langchain-core says it is deprecated (in favour of
+    LangGraph persistence: memory_client.langgraph): the warning is asserted, not hidden."""
     memory = tenant.memory("alpha")
     prompt = ChatPromptTemplate.from_messages([MessagesPlaceholder("history"), ("human", "{question}")])
     chain = prompt | FakeListChatModel(responses=["Paris.", "About 2.1 million."])
-    with_history = RunnableWithMessageHistory(
-        chain,
-        lambda session_id: MemoryChatMessageHistory(memory.conversation(session_id, "user-1")),
-        input_messages_key="question",
-        history_messages_key="history",
-    )
+    with pytest.warns(DeprecationWarning, match="RunnableWithMessageHistory|LangGraph|deprecated"):
+        with_history = RunnableWithMessageHistory(
+            chain,
+            lambda session_id: MemoryChatMessageHistory(memory.conversation(session_id, "user-1")),
+            input_messages_key="question",
+            history_messages_key="history",
+        )
     config = {"configurable": {"session_id": "geo"}}
     assert with_history.invoke({"question": "Capital of France?"}, config=config).content == "Paris."
     with_history.invoke({"question": "Population?"}, config=config)
