@@ -16,6 +16,8 @@ import sys
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.store.base import BaseStore
 
@@ -40,8 +42,8 @@ def turn(memory: AgentMemory, thread: str, user: str, message: str, reply: str) 
     builder.add_edge("chat", END)
     store = TenantStore(memory, subject=subject_at(1))  # ("facts", <user id>): the user is the data subject
     graph = builder.compile(checkpointer=TenantCheckpointer(memory), store=store)
-    config = {"configurable": {"thread_id": thread, "user_id": user}}  # user_id: the thread's data subject
-    state = graph.invoke({"messages": [("human", message)]}, config)
+    config: RunnableConfig = {"configurable": {"thread_id": thread, "user_id": user}}  # user_id: its subject
+    state = graph.invoke({"messages": [HumanMessage(message)]}, config)
     facts = {item.key: item.value for item in store.search(("facts", user))}
     return {"messages": [[m.type, m.content] for m in state["messages"]], "facts": facts}
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ from memory_client import AgentMemory, DecryptionError, MemoryPermissionError, Q
 from memory_client.contract import DAY_MS, is_sealed
 from memory_client.langgraph import TenantCheckpointer
 from memory_client.langgraph.checkpoint import SEP
+from memory_jobs.env import JobEnv
+from memory_jobs.retention import run_retention
 from memory_sandbox.engine import Engine
 
 from .conftest import Provisioner, Tenant
@@ -252,6 +255,41 @@ def test_delete_thread_leaves_nothing_and_releases_its_bytes(engine: Engine, ten
     assert saver.get_tuple(_config("t-1")) is None
     assert memory.usage() == before
     assert {t.config["configurable"]["thread_id"] for t in saver.list(None)} == {"t-keep"}
+
+
+def test_an_expired_thread_is_gone_and_forgotten_by_the_index(engine: Engine, provision: Provisioner) -> None:
+    """A thread past its retention expires with its hash; the next listing drops its index entry, and the
+    retention job (walking the size index) forgets its bytes."""
+    tenant = provision.tenant(MEMORY_RETENTION_DAYS="7")
+    memory = tenant.memory("alpha")
+    _talk(memory, "t-old", "long ago")
+    _talk(memory, "t-new", "today")
+    saver = TenantCheckpointer(memory)
+    with engine.admin_client() as admin:
+        admin.pexpire(saver._thread("t-old").key, 1)
+    time.sleep(0.05)
+    assert {t.config["configurable"]["thread_id"] for t in saver.list(None)} == {"t-new"}
+    with engine.admin_client() as admin:
+        assert saver._thread("t-old").token.encode() not in admin.hkeys(saver.root)
+        result = run_retention(admin, _job_env(engine, tenant))
+    assert result.stale_index_entries == 1
+    sizes = memory._session.keys.sizes
+    with engine.admin_client() as admin:
+        recorded = {k.decode(): int(v) for k, v in admin.hgetall(sizes).items()}
+        assert int(admin.hget(memory._session.keys.usage, "bytes")) == sum(recorded.values())
+    assert _talk(memory, "t-new", "again")[-1].content == "noted"
+
+
+def _job_env(engine: Engine, tenant: Tenant) -> JobEnv:
+    return JobEnv(
+        redis_url=engine.url,
+        tenant_id=f"{tenant.namespace}/{tenant.name}",
+        key_prefix=tenant.prefix,
+        shared_prefix=f"{tenant.prefix}shared:",
+        retention_days=7,
+        encryption_required=True,
+        results_prefix=f"jobs:{tenant.namespace}:{tenant.name}:",
+    )
 
 
 # -- subject rights --------------------------------------------------------------------------------------------

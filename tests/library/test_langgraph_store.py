@@ -434,6 +434,20 @@ def test_the_store_exports_a_subjects_items(tenant: Tenant) -> None:
     ]
 
 
+def test_agent_memory_exports_the_subjects_items_of_every_area(tenant: Tenant) -> None:
+    """`AgentMemory.export_subject` (the tenant credentials) finds store items through the subject's index, in
+    any agent's area, and exports them as the store itself does."""
+    alpha, beta = _store(tenant, "alpha", subject=subject_at(1)), _store(tenant, "beta", subject=subject_at(1))
+    alpha.put(("memories", JANE), "food", {"likes": "pizza"})
+    beta.put(("memories", JANE), "drink", {"likes": "tea"})
+    beta.put(("memories", BOB), "food", {"likes": "pasta"})
+    exported = tenant.memory(None).export_subject(JANE)
+    assert sorted(exported["storeItems"], key=lambda e: e["key"]) == sorted(
+        alpha.export_subject(JANE) + beta.export_subject(JANE), key=lambda e: e["key"]
+    )
+    assert {e["key"] for e in exported["storeItems"]} == {"food", "drink"} and exported["rejected"] == []
+
+
 def test_a_strict_agent_cannot_read_or_write_another_agents_items(provision: Provisioner) -> None:
     tenant = provision.tenant("strict")
     _store(tenant, "alpha").put(("private",), "k", {"v": "alpha's"})

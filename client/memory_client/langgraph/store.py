@@ -109,6 +109,16 @@ class _Space:
     pseudonym: str
     index: str | None  # the subject's index set
 
+    def exported(self, key: str, stored: _Stored) -> dict[str, Any]:
+        """An item of this namespace as `export_subject` returns it."""
+        return {
+            "namespace": list(self.labels),
+            "key": key,
+            "value": stored.value,
+            "createdAt": _when(stored.created).isoformat(),
+            "updatedAt": _when(stored.updated).isoformat(),
+        }
+
 
 @dataclass(frozen=True)
 class _Stored:
@@ -225,14 +235,8 @@ class TenantStore(BaseStore):
             labels = tuple(str(label) for label in json.loads(self._session.cipher.unseal(envelope, key).plain)["ns"])
         except (ValueError, KeyError, TypeError):
             raise DecryptionError(f"value under {key} is not a store item", "format") from None
-        name, stored = self._open_item(envelope, self._space(labels), key.rpartition(":")[2], None)
-        return {
-            "namespace": list(labels),
-            "key": name,
-            "value": stored.value,
-            "createdAt": _when(stored.created).isoformat(),
-            "updatedAt": _when(stored.updated).isoformat(),
-        }
+        space = self._space(labels)
+        return space.exported(*self._open_item(envelope, space, key.rpartition(":")[2], None))
 
     def _open_name(self, space_key: str, token: str, envelope: bytes) -> Namespace:
         plain = self._session.cipher.open(envelope, space_key, _NAME_PLACE)
@@ -670,16 +674,7 @@ class TenantStore(BaseStore):
                 if name.startswith(_ENTRY.encode()):
                     found.append((space, name.decode()[len(_ENTRY) :], ""))
         read = self._read(found, False, index, session.keys.subject_token(subject), len)
-        return [
-            {
-                "namespace": list(space.labels),
-                "key": key,
-                "value": stored.value,
-                "createdAt": _when(stored.created).isoformat(),
-                "updatedAt": _when(stored.updated).isoformat(),
-            }
-            for space, key, stored in (x for x in read if x is not None)
-        ]
+        return [space.exported(key, stored) for space, key, stored in (x for x in read if x is not None)]
 
 
 # -- filters (LangGraph's documented semantics, as its InMemoryStore applies them) ------------------------------
