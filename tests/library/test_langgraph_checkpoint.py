@@ -27,6 +27,7 @@ from memory_client.langgraph import TenantCheckpointer
 from memory_client.langgraph.checkpoint import SEP
 from memory_jobs.env import JobEnv
 from memory_jobs.retention import run_retention
+from memory_operator.clients.redis_admin import RedisAdmin, SurveyScope
 from memory_sandbox.engine import Engine
 
 from .conftest import Provisioner, Tenant
@@ -195,6 +196,21 @@ def test_retention_gives_every_key_its_ttl(engine: Engine, provision: Provisione
             assert 6.99 * DAY_MS < admin.pttl(key) <= 7 * DAY_MS, key
         index = memory._session.keys.subject_index(JANE)
         assert 6.99 * DAY_MS < admin.pttl(index) <= 7 * DAY_MS
+
+
+def test_the_operators_survey_finds_every_key_sealed_indexed_and_with_a_ttl(
+    provision: Provisioner, engine: Engine, session_admin: RedisAdmin
+) -> None:
+    """What the operator's evidence sees of checkpoints: nothing plain, nothing without a TTL but the library's
+    own bookkeeping, and the keys the quota counts."""
+    tenant = provision.tenant(MEMORY_RETENTION_DAYS="30")
+    memory = tenant.memory("alpha")
+    _talk(memory, "t-1", "hello", JANE)
+    _talk(memory, "t-2", "hi", user=None)
+    shared = f"{tenant.prefix}shared:"
+    found = session_admin.survey({tenant.prefix: SurveyScope(shared, cutoff_ms=0, encrypted=True)})[tenant.prefix]
+    assert found["plaintext_values"] == 0 and found["keys_without_ttl"] == 2  # usage, sizes
+    assert found["data_keys"] == memory.usage().keys == len(_keys(engine, TenantCheckpointer(memory).prefix))
 
 
 def test_message_content_is_masked_in_checkpoints_and_writes(provision: Provisioner) -> None:
