@@ -44,6 +44,7 @@ __all__ = [
     "StoreAuthFailed",
     "StoreCommandError",
     "StoreError",
+    "StoreSlotMoved",
     "StoreUnavailable",
     "StoreUnsupported",
     "SurveyScope",
@@ -83,6 +84,15 @@ class StoreUnsupported(StoreError):
 
 class StoreCommandError(StoreError):
     """The server rejected a command (e.g. an ACL rule it does not accept)."""
+
+
+class StoreSlotMoved(StoreCommandError):
+    """A cluster node does not serve the key's slot now (MOVED, ASK, TRYAGAIN, CLUSTERDOWN); `redirect` is the
+    host:port a MOVED or ASK named (None: ask the topology again)."""
+
+    def __init__(self, message: str, endpoint: str, redirect: str | None = None) -> None:
+        super().__init__(message, endpoint)
+        self.redirect = redirect
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,12 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
 def _execute(client: redis.Redis | Pipeline, *args: str) -> object:
     """A raw command: split arguments ("ACL", "GETUSER") keep redis-py's reply parsing out of the way."""
     return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _pairs(flat: Any) -> dict[str, Any]:
+    """A RESP2 flat key/value list (or a RESP3 map) as a dict with text keys and text scalar values."""
+    items = flat.items() if isinstance(flat, dict) else zip(flat[::2], flat[1::2], strict=True)
+    return {as_text(k): as_text(v) if isinstance(v, bytes) else v for k, v in items}
 
 
 def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
@@ -257,6 +273,7 @@ class RedisAdmin:
         if (ca_pem is not None or ca_path is not None) and not tls:
             raise ValueError("a TLS CA was given for a redis:// URL; use rediss://")
         host, port = parts.hostname, parts.port or 6379
+        self._tls = tls
         self.endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._username = username
         self._password = password
@@ -309,6 +326,13 @@ class RedisAdmin:
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             reason = f"{type(exc).__name__}: {_redact(str(exc), hide)}"
             raise StoreUnavailable(f"{self.endpoint} unavailable while {action}: {reason}", self.endpoint) from None
+        except (redis.exceptions.AskError, redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError) as exc:
+            redirect = f"{exc.host}:{exc.port}" if isinstance(exc, redis.exceptions.AskError) else None
+            raise StoreSlotMoved(
+                f"{self.endpoint} does not serve that slot now ({action}): {_redact(str(exc), hide)}",
+                self.endpoint,
+                redirect,
+            ) from None
         except redis.RedisError as exc:
             raise StoreCommandError(
                 f"{self.endpoint} rejected {action}: {_redact(str(exc), hide)}", self.endpoint
@@ -348,6 +372,33 @@ class RedisAdmin:
         return ServerCapabilities(
             engine=info.engine, version=info.version, commands=frozenset(as_text(n).lower() for n in names)
         )
+
+    def cluster_enabled(self) -> bool:
+        """Whether the server runs in cluster mode (INFO cluster: cluster_enabled)."""
+        with self._translate("reading INFO cluster"):
+            info = self._client.info("cluster")
+        return str(info.get("cluster_enabled", "0")) == "1"
+
+    def cluster_shards(self) -> list[dict[str, Any]]:
+        """CLUSTER SHARDS as plain dicts: per shard `slots` [(start, end), ...] and `nodes`, each with its `address`
+        (endpoint or ip, and the port clients use: `tls-port` on TLS), `role` and `health`."""
+        with self._translate("reading CLUSTER SHARDS"):
+            reply = cast(list[Any], _execute(self._client, "CLUSTER", "SHARDS"))
+        shards: list[dict[str, Any]] = []
+        for entry in reply:
+            shard = _pairs(entry)
+            bounds = [int(n) for n in shard.get("slots", [])]
+            nodes = []
+            for raw in shard.get("nodes", []):
+                node = _pairs(raw)
+                host = node.get("endpoint") or node.get("ip") or ""
+                if host in ("", "?"):
+                    host = node.get("ip") or ""
+                port = node.get("tls-port") if self._tls and node.get("tls-port") else node.get("port")
+                address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                nodes.append({"address": address, "role": node.get("role", ""), "health": node.get("health", "")})
+            shards.append({"slots": list(zip(bounds[::2], bounds[1::2], strict=True)), "nodes": nodes})
+        return shards
 
     # -- ACL users ----------------------------------------------------------------------------------------
 
