@@ -9,10 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from memory_operator.api.v1alpha1 import MemoryStore
+from memory_operator.api.v1alpha1.memorystore import CLUSTER
 from memory_operator.builders.acl import ServerCapabilities
 from memory_operator.builders.secrets import secret_value
 from memory_operator.clients.kube import KubeClient
 from memory_operator.clients.redis_admin import RedisAdmin
+from memory_operator.clients.redis_cluster import ClusterAdmin
 from memory_operator.errors import InvalidSpec, SecretNotFound, StoreBusy
 
 __all__ = ["DEFAULT_PER_STORE", "PER_STORE_ENV", "StoreConnections"]
@@ -28,12 +30,14 @@ class _Identity:
     """What an admin connection depends on: a change to any of it means a new connection."""
 
     url: str
+    mode: str
     secret_version: str
     ca_version: str
 
 
 class StoreConnections:
-    """One `RedisAdmin` per MemoryStore, rebuilt when its URL or its Secrets change. Thread-safe."""
+    """One `RedisAdmin` per MemoryStore (a `ClusterAdmin` for `mode: Cluster`), rebuilt when its URL, mode or
+    Secrets change. Thread-safe."""
 
     #: how long a server's command list is trusted; it changes only when the server is upgraded
     CAPABILITIES_TTL = 300.0
@@ -145,12 +149,13 @@ class StoreConnections:
                     f"spec.adminSecretRef.{field}: Secret {ref.namespace}/{ref.name} has no key {key!r}"
                 )
         ca_pem, ca_version = self._ca(store)
-        identity = _Identity(store.spec.url, secret["metadata"].get("resourceVersion", ""), ca_version)
+        identity = _Identity(store.spec.url, store.spec.mode, secret["metadata"].get("resourceVersion", ""), ca_version)
         with self._lock:
             cached = self._admins.get(store.name)
             if cached is not None and cached[0] == identity:
                 return cached[1]
-            admin = RedisAdmin(
+            kind = ClusterAdmin if store.spec.mode == CLUSTER else RedisAdmin
+            admin = kind(
                 store.spec.url,
                 username=username or "",
                 password=password or "",

@@ -139,3 +139,14 @@ def test_a_minimum_retention_above_the_maximum_is_refused() -> None:
     CompliancePolicy.from_body(
         {**bad, "metadata": {"name": "p", "uid": "u", "generation": 1}}
     )  # parsed: the operator refuses it as a contradiction, with every policy's values in view (test_policy)
+
+
+@pytest.mark.parametrize(
+    ("old_mode", "new_mode", "refused"),
+    [("Standalone", "Standalone", False), ("Cluster", "Cluster", False), ("Standalone", "Cluster", True)],
+)
+def test_a_stores_mode_cannot_change_once_set(old_mode: str, new_mode: str, refused: bool) -> None:
+    """Tenants' keys are laid out for the mode (one hash tag on a cluster): switching would strand them."""
+    old, new = obj("MemoryStore", **STORE, mode=old_mode), obj("MemoryStore", **STORE, mode=new_mode)
+    assert [field for field, _ in refusals("memorystores", new, old)] == (["spec.mode"] if refused else [])
+    assert refusals("memorystores", new) == []

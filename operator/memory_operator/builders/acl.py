@@ -271,6 +271,45 @@ def results_prefix(namespace: str, name: str, *, cluster: bool = False) -> str:
     return contract.results_prefix(*_tenant(namespace, name), cluster=cluster)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where one tenant's keys are: the standalone layout, or on a cluster (a MemoryStore in `mode: Cluster`)
+    every key under one hash tag, so the tenant lives in one slot and its transactions stay single-slot."""
+
+    namespace: str
+    name: str
+    cluster: bool = False
+
+    @property
+    def prefix(self) -> str:
+        return tenant_prefix(self.namespace, self.name, cluster=self.cluster)
+
+    @property
+    def shared(self) -> str:
+        return shared_prefix(self.namespace, self.name, cluster=self.cluster)
+
+    @property
+    def audit(self) -> str:
+        return audit_key(self.namespace, self.name, cluster=self.cluster)
+
+    @property
+    def seal(self) -> str:
+        return seal_key(self.namespace, self.name, cluster=self.cluster)
+
+    @property
+    def results(self) -> str:
+        return results_prefix(self.namespace, self.name, cluster=self.cluster)
+
+    def agent(self, agent: str) -> str:
+        return agent_prefix(self.namespace, self.name, agent, cluster=self.cluster)
+
+    def users(self, isolation: str, agents: Sequence[str]) -> list[AclUser]:
+        return plan_acl_users(self.namespace, self.name, isolation, agents, cluster=self.cluster)
+
+    def job_user(self) -> AclUser:
+        return plan_job_user(self.namespace, self.name, cluster=self.cluster)
+
+
 def tenant_username(namespace: str, name: str) -> str:
     ns, nm = _tenant(namespace, name)
     return f"mt_{ns}_{nm}"

@@ -77,6 +77,7 @@ class Credentials:
     shared_prefix: str | None = None
     seal_key: str | None = None  # the job user's: where the operator's seal is, and where results go
     results_prefix: str | None = None
+    cluster_nodes: tuple[str, ...] = ()  # a cluster store's nodes (host:port), for MEMORY_CLUSTER_NODES
 
 
 def _encode(data: dict[str, str]) -> dict[str, str]:
@@ -137,6 +138,7 @@ def credentials_secret(
         Env.SHARED_PREFIX: creds.shared_prefix,
         Env.SEAL_KEY: creds.seal_key,
         Env.RESULTS_PREFIX: creds.results_prefix,
+        Env.CLUSTER_NODES: ",".join(creds.cluster_nodes) or None,
         Env.RETENTION_DAYS: _days(policy.message_retention_days),
         Env.AUDIT_RETENTION_DAYS: _days(policy.audit_retention_days),
     }

@@ -132,7 +132,14 @@ class ClusterAdmin(RedisAdmin):
             try:
                 shards = asker.cluster_shards()
                 break
-            except (StoreUnavailable, StoreCommandError) as exc:
+            except StoreCommandError as exc:
+                if "cluster support disabled" in str(exc):
+                    raise StoreUnsupported(
+                        f"{asker.endpoint} is not a cluster (spec.mode: Cluster needs cluster-enabled yes)",
+                        asker.endpoint,
+                    ) from None
+                failure = exc
+            except StoreUnavailable as exc:
                 failure = exc
         else:
             raise failure or StoreUnavailable(f"no node of the cluster at {self.endpoint} answers", self.endpoint)

@@ -73,7 +73,12 @@ class SealPass:
 
 
 def seal_trail(
-    tenant: MemoryTenant, policy: Requirements, admin: RedisAdmin, deps: Deps, recorded: AuditSeal | None
+    tenant: MemoryTenant,
+    layout: acl.Layout,
+    policy: Requirements,
+    admin: RedisAdmin,
+    deps: Deps,
+    recorded: AuditSeal | None,
 ) -> SealPass:
     """Verify what was appended since the last seal, trim past the audit minimum (never the sealed head, and
     recorded in the seal before the trim runs), and write the new seal when it moved.
@@ -81,8 +86,7 @@ def seal_trail(
     `recorded` is the seal as status last showed it: a seal gone from the store while status remembers one
     is itself a breach (someone with admin access deleted it).
     """
-    stream = acl.audit_key(tenant.namespace, tenant.name)
-    where = acl.seal_key(tenant.namespace, tenant.name)
+    stream, where = layout.audit, layout.seal
     key = seal_key(deps)
     raw, now_ms, info = admin.read_trail(stream, where)
     stored: Seal | None

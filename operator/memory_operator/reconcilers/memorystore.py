@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from memory_operator.api.v1alpha1 import MemoryStore, MemoryStoreStatus, MemoryTenant
-from memory_operator.api.v1alpha1.memorystore import ServerStatus
+from memory_operator.api.v1alpha1.memorystore import CLUSTER, ServerStatus, StoreNode
 from memory_operator.clients.redis_admin import RedisAdmin
+from memory_operator.clients.redis_cluster import ClusterAdmin
 from memory_operator.deps import Deps
-from memory_operator.errors import StoreInUse, StoreUnavailable
+from memory_operator.errors import InvalidSpec, StoreInUse, StoreUnavailable
 from memory_operator.reconcilers.common import Event, Outcome, condition, store_errors, with_conditions
 
 __all__ = ["finalize", "reconcile", "tenants_on"]
@@ -16,20 +17,34 @@ def reconcile(store: MemoryStore, deps: Deps) -> Outcome[MemoryStoreStatus]:
     """Ready=True when the server answers the admin user and is Redis >= 7 or Valkey >= 8 with ACLs."""
     with store_errors(store.name):
         admin = deps.stores.admin_for(store)
+        _check_mode(store, admin)
         info = admin.server_info()
         admin.capabilities()  # refuses servers tenants cannot be placed on (too old, no ACLs)
+        nodes = _nodes(admin) if isinstance(admin, ClusterAdmin) else None
     events = _survey(store, admin, deps)
     server = ServerStatus(engine=info.engine, version=info.version_string)
-    status = store.status.model_copy(update={"server": server})
-    ready = condition(
-        "Ready",
-        "True",
-        "Connected",
-        f"{info} answers at {store.spec.url}",
-        store.metadata.generation,
-        deps.clock(),
-    )
+    status = store.status.model_copy(update={"server": server, "nodes": nodes})
+    where = f"{info} answers at {store.spec.url}"
+    if nodes is not None:
+        online = sum(n.health == "online" for n in nodes)
+        where = f"{info} cluster of {len(nodes)} nodes ({online} online) answers at {store.spec.url}"
+    ready = condition("Ready", "True", "Connected", where, store.metadata.generation, deps.clock())
     return Outcome(with_conditions(status, store.metadata.generation, ready), events)
+
+
+def _check_mode(store: MemoryStore, admin: RedisAdmin) -> None:
+    """spec.mode must say what the server is: a tenant's keys and users are laid out for it."""
+    enabled = RedisAdmin.cluster_enabled(admin)  # the server's own answer, even through a ClusterAdmin
+    if enabled != (store.spec.mode == CLUSTER):
+        actual = "runs in cluster mode" if enabled else "is not a cluster (INFO cluster: cluster_enabled:0)"
+        raise InvalidSpec(f"spec.mode: {store.spec.mode!r}, but the server at {store.spec.url} {actual}")
+
+
+def _nodes(admin: ClusterAdmin) -> list[StoreNode]:
+    return [
+        StoreNode(address=n.address, role="primary" if n.primary else "replica", shard=n.shard, health=n.health)
+        for n in admin.nodes(fresh=True)
+    ]
 
 
 def _survey(store: MemoryStore, admin: RedisAdmin, deps: Deps) -> list[Event]:

@@ -29,6 +29,7 @@ from memory_operator.api.v1alpha1 import (
     MemoryTenantStatus,
     Requirements,
 )
+from memory_operator.api.v1alpha1.memorystore import CLUSTER
 from memory_operator.api.v1alpha1.memorytenant import (
     MAX_TENANT_NAME,
     TENANT_NAME_TOO_LONG,
@@ -72,6 +73,7 @@ from memory_operator.builders.secrets import (
 )
 from memory_operator.clients.kube import AlreadyExists
 from memory_operator.clients.redis_admin import AclChange, RedisAdmin
+from memory_operator.clients.redis_cluster import ClusterAdmin
 from memory_operator.deps import Deps
 from memory_operator.errors import (
     AmbiguousDefaultStore,
@@ -348,21 +350,23 @@ class _CredentialsSecret:
 
     role = ROLE_CREDENTIALS
 
-    def __init__(self, tenant: MemoryTenant, user: acl.AclUser, endpoint: Endpoint, policy: Requirements) -> None:
-        self.tenant, self.user, self.endpoint, self.policy = tenant, user, endpoint, policy
+    def __init__(self, tenant: MemoryTenant, user: acl.AclUser, placed: _Placement, policy: Requirements) -> None:
+        self.tenant, self.user, self.endpoint, self.policy = tenant, user, placed.endpoint, policy
+        self.layout, self.nodes = placed.layout, placed.nodes
         self.agent = user.agent
 
     def credentials(self, password: str) -> Credentials:
-        ns, name, agent = self.tenant.namespace, self.tenant.name, self.user.agent
+        layout, agent = self.layout, self.user.agent
         strict_agent = agent is not None and self.tenant.spec.isolation == "strict"
         return Credentials(
             username=self.user.name,
             password=password,
             agent=agent,
-            key_prefix=acl.tenant_prefix(ns, name),
-            audit_key=acl.audit_key(ns, name),
-            agent_prefix=acl.agent_prefix(ns, name, agent) if strict_agent and agent else None,
-            shared_prefix=acl.shared_prefix(ns, name) if strict_agent else None,
+            key_prefix=layout.prefix,
+            audit_key=layout.audit,
+            agent_prefix=layout.agent(agent) if strict_agent and agent else None,
+            shared_prefix=layout.shared if strict_agent else None,
+            cluster_nodes=self.nodes,
         )
 
     def build(self, password: str) -> dict[str, Any]:
@@ -380,13 +384,16 @@ class _JobCredentialsSecret(_CredentialsSecret):
 
     role = ROLE_JOB_CREDENTIALS
 
+    def __init__(self, tenant: MemoryTenant, user: acl.AclUser, placed: _Placement, policy: Requirements) -> None:
+        super().__init__(tenant, user, placed, policy)
+        self.endpoint = placed.jobs_endpoint or placed.endpoint
+
     def build(self, password: str) -> dict[str, Any]:
-        ns, name = self.tenant.namespace, self.tenant.name
         creds = replace(
             self.credentials(password),
-            shared_prefix=acl.shared_prefix(ns, name),
-            seal_key=acl.seal_key(ns, name),
-            results_prefix=acl.results_prefix(ns, name),
+            shared_prefix=self.layout.shared,
+            seal_key=self.layout.seal,
+            results_prefix=self.layout.results,
         )
         return job_credentials_secret(self.tenant, creds, self.endpoint, self.policy)
 
@@ -459,6 +466,13 @@ class _Placement:
     children: _Children
     #: this generation was provisioned before: what differs now is drift (evidence for the report)
     steady: bool
+    #: where the tenant's keys are (the cluster layout on a `mode: Cluster` store)
+    layout: acl.Layout
+    #: a cluster store's nodes (host:port) for the Secrets; () on a standalone store
+    nodes: tuple[str, ...] = ()
+    #: where the jobs connect: on a cluster, the primary serving the tenant's slot (the jobs' plain client follows
+    #: no MOVED; a failover moves it and the next pass rewrites the jobs' Secret); else the store's endpoint
+    jobs_endpoint: Endpoint | None = None
 
 
 def _placement(tenant: MemoryTenant, store: MemoryStore, deps: Deps, guard: _Guard) -> _Placement:
@@ -468,13 +482,20 @@ def _placement(tenant: MemoryTenant, store: MemoryStore, deps: Deps, guard: _Gua
         admin = deps.stores.admin_for(store)
         admin.server_info()  # reachable now, before anything is written (the command list below may be cached)
         caps = deps.stores.capabilities(admin)
-    plan = acl.plan_acl_users(tenant.namespace, tenant.name, tenant.spec.isolation, tenant.spec.agents)
-    job_user = acl.plan_job_user(tenant.namespace, tenant.name)
+        layout = layout_of(tenant, store)
+        nodes: tuple[str, ...] = ()
+        jobs_endpoint = endpoint
+        if isinstance(admin, ClusterAdmin):
+            nodes = tuple(n.address for n in admin.nodes())
+            owner = admin.primary_for(layout.prefix).address
+            jobs_endpoint = Endpoint.parse(f"{'rediss' if endpoint.tls else 'redis'}://{owner}")
+    plan = layout.users(tenant.spec.isolation, tenant.spec.agents)
+    job_user = layout.job_user()
     children = _claim_children(tenant, plan, deps)  # a foreign or colliding child: refused, nothing written
     guard()
     _pin_store(tenant, store, deps)  # placement is on record before the first user or Secret exists
     steady = _steady(tenant, tenant.metadata.generation)
-    return _Placement(store, endpoint, admin, caps, plan, job_user, children, steady)
+    return _Placement(store, endpoint, admin, caps, plan, job_user, children, steady, layout, nodes, jobs_endpoint)
 
 
 def _users(
@@ -488,7 +509,7 @@ def _users(
     logins = [(u, credentials_secret_name(tenant.name, u.agent), _CredentialsSecret) for u in placed.plan]
     logins.append((job_user, job_credentials_secret_name(tenant.name), _JobCredentialsSecret))
     for user, secret_name, kind in logins:
-        material = kind(tenant, user, placed.endpoint, policy)
+        material = kind(tenant, user, placed, policy)
         password, existed = _ensure_secret(
             tenant, secret_name, material, deps, placed.children.secrets[secret_name], guard
         )
@@ -501,7 +522,7 @@ def _users(
             )
             guard()
             with store_errors(store.name):  # evidence for the compliance report, in the tamper-evident trail
-                admin.append_audit(acl.audit_key(tenant.namespace, tenant.name), _drift_event(user.name, change, now))
+                admin.append_audit(placed.layout.audit, _drift_event(user.name, change, now))
         if user is not job_user:
             provisioned.append(ProvisionedUser(name=user.name, agent=user.agent, secret_name=secret_name))
     wanted = {u.name for u in provisioned} | {job_user.name}
@@ -543,13 +564,12 @@ def _evidence(
     tenant: MemoryTenant, placed: _Placement, policy: Requirements, deps: Deps, guard: _Guard, now: datetime
 ) -> _Evidence:
     """Measure usage, seal the audit trail, read the jobs' records and the last survey's facts, publish the report."""
-    store, admin = placed.store, placed.admin
-    prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
+    store, admin, layout = placed.store, placed.admin, placed.layout
     with store_errors(store.name):
-        measured = admin.usage(prefix, sample=deps.usage_sample)
+        measured = admin.usage(layout.prefix, sample=deps.usage_sample)
         guard()
-        sealed = seal_trail(tenant, policy, admin, deps, tenant.status.audit)
-        records = {job: admin.read_hash(_job_key(tenant, job)) for job in JOBS}
+        sealed = seal_trail(tenant, layout, policy, admin, deps, tenant.status.audit)
+        records = {job: admin.read_hash(_job_key(layout, job)) for job in JOBS}
         guard()
         surveyed = _survey(tenant, store, policy, admin, deps)
     jobs = _job_runs(records)
@@ -577,7 +597,7 @@ def _status(
     if sealed.trimmed:
         days = policy.audit_retention_days
         events.append(Event("AuditTrimmed", f"{sealed.trimmed} audit entries older than {days} days"))
-    prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
+    prefix = placed.layout.prefix
     status = tenant.status.model_copy(
         update={
             "store": store.name,
@@ -650,6 +670,11 @@ def _steady(tenant: MemoryTenant, generation: int) -> bool:
     return provisioned is not None and provisioned.status == "True" and provisioned.observed_generation == generation
 
 
+def layout_of(tenant: MemoryTenant, store: MemoryStore) -> acl.Layout:
+    """The tenant's key layout on `store`: under one hash tag when the store is a cluster."""
+    return acl.Layout(tenant.namespace, tenant.name, cluster=store.spec.mode == CLUSTER)
+
+
 @contextmanager
 def _store_misconfigured(store_name: str) -> Iterator[None]:
     """A store whose own spec is refused (its Secret namespace) is, for its tenants, a store that is unavailable:
@@ -687,9 +712,9 @@ def _ensure_job_account(tenant: MemoryTenant, children: _Children, deps: Deps, g
 _JOB_BOOKKEEPING = {"status", "startedAt", "finishedAt", "durationMs", "error", "cursor", "report", "markdown"}
 
 
-def _job_key(tenant: MemoryTenant, job: str) -> str:
+def _job_key(layout: acl.Layout, job: str) -> str:
     """Where the tenant's jobs record their last run: outside the tenant prefix, written by the jobs' user only."""
-    return f"{acl.results_prefix(tenant.namespace, tenant.name)}{job}"
+    return f"{layout.results}{job}"
 
 
 def _survey(
@@ -698,13 +723,13 @@ def _survey(
     """The last survey's facts about every key of the tenant, whoever wrote it, from `jobs:<ns>:<tenant>:facts`
     (empty until the store's first survey of it), and what the next survey must look for, noted for the store's
     own pass, which walks its keyspace once for all of its tenants (memory_operator.surveys)."""
-    key = _job_key(tenant, contract.JOB_FACTS)
+    layout = layout_of(tenant, store)
+    key = _job_key(layout, contract.JOB_FACTS)
     last = admin.read_hash(key)
     at = last.get("at", "")
-    ns, name = tenant.namespace, tenant.name
     target = SurveyTarget(
-        prefix=acl.tenant_prefix(ns, name),
-        shared=acl.shared_prefix(ns, name),
+        prefix=layout.prefix,
+        shared=layout.shared,
         facts_key=key,
         retention_days=policy.message_retention_days,
         encrypted=encryption_in_force(tenant, policy),
@@ -864,7 +889,8 @@ def _finalize(tenant: MemoryTenant, deps: Deps) -> list[Event]:
             )
         ]
     store = _parse_store(body)
-    prefix = acl.tenant_prefix(tenant.namespace, tenant.name)
+    layout = layout_of(tenant, store)
+    prefix = layout.prefix
     deps.surveys.forget(prefix)
     with store_errors(store.name), _store_misconfigured(store.name):
         admin = deps.stores.admin_for(store)
@@ -876,7 +902,7 @@ def _finalize(tenant: MemoryTenant, deps: Deps) -> list[Event]:
             events = [Event("AccessRevoked", f"no ACL user of this tenant was left on MemoryStore {store.name}")]
         if tenant.spec.deletion_policy == "Delete":  # the audit trail and its seal stay: evidence outlives data
             removed = admin.scan_delete(prefix)
-            admin.scan_delete(acl.results_prefix(tenant.namespace, tenant.name))
+            admin.scan_delete(layout.results)
     keys_name = keys_secret_name(tenant.name)
     keys = deps.kube.get_secret(tenant.namespace, keys_name)
     ours = keys is not None and carries_our_marks(keys, tenant.name, ROLE_KEYS)  # a foreign Secret is never touched

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import ClassVar, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -26,6 +26,9 @@ _PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2]
 STORE_URL_PATTERN = rf"^rediss?://(\[[0-9a-fA-F:.]+\]|{_HOST_LABEL}(\.{_HOST_LABEL})*)(:{_PORT})?/?$"
 MAX_HOST = 253
 _TLS_NEEDS_REDISS = "only meaningful with a rediss:// URL"
+_MODE_IMMUTABLE = "cannot change once set: tenants' keys are laid out for it (data is not migrated)"
+STANDALONE: Final = "Standalone"
+CLUSTER: Final = "Cluster"
 
 
 class AdminSecretRef(WireModel):
@@ -64,7 +67,12 @@ class MemoryStoreSpec(WireModel):
                 "rule": "!has(self.tls) || self.url.startsWith('rediss://')",
                 "message": _TLS_NEEDS_REDISS,
                 "fieldPath": ".tls",
-            }
+            },
+            {
+                "rule": "!has(oldSelf.mode) || (has(self.mode) && self.mode == oldSelf.mode)",
+                "message": _MODE_IMMUTABLE,
+                "fieldPath": ".mode",
+            },
         )
     }
 
@@ -75,6 +83,13 @@ class MemoryStoreSpec(WireModel):
         "the URL: they come from adminSecretRef, and tenants always use database 0.",
     )
     admin_secret_ref: AdminSecretRef = Field(alias="adminSecretRef", description="Admin credentials.")
+    mode: Literal["Standalone", "Cluster"] = Field(
+        default="Standalone",
+        description="Standalone (default): one server (with replicas behind it, if any). Cluster: a Redis/Valkey "
+        "Cluster; url names any node, the operator finds the rest (CLUSTER SHARDS), creates every tenant's ACL "
+        "users on every node and lays each tenant's keys out under one hash tag (mem:{<ns>:<name>}:), so a tenant "
+        "lives in one slot of one shard. Checked against the server (INFO cluster); immutable.",
+    )
     tls: StoreTls | None = Field(default=None, description="TLS options; only meaningful with rediss://.")
     region: Region | None = Field(
         default=None,
@@ -119,12 +134,24 @@ class ServerStatus(WireModel):
     version: str = Field(description="Server version, e.g. 9.1.2.")
 
 
+class StoreNode(WireModel):
+    """One node of a cluster store, as CLUSTER SHARDS reported it on the last pass."""
+
+    address: str = Field(description="host:port clients reach it at.")
+    role: str = Field(description="primary or replica.")
+    shard: int = Field(description="Index of its shard in CLUSTER SHARDS.")
+    health: str = Field(description="online, loading or failed; tenants' users are kept on online and loading ones.")
+
+
 class MemoryStoreStatus(StatusBase):
     """Observed state of a MemoryStore."""
 
     model_config = StatusBase.model_config | {"extra": "ignore"}
 
     server: ServerStatus | None = Field(default=None, description="Server family and version, once connected.")
+    nodes: list[StoreNode] | None = Field(
+        default=None, description="In Cluster mode: every node of the cluster, its role, shard and health."
+    )
 
 
 class MemoryStore(CustomObject):
