@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -56,13 +57,19 @@ def cluster_store(api_client: k8s.ApiClient, cluster: Cluster) -> str:
 
 
 def _logs_in(node: ClusterNode, env: dict[str, str]) -> bool:
-    try:
-        with redis.Redis(
-            host=node.host, port=node.port, username=env["REDIS_USERNAME"], password=env["REDIS_PASSWORD"]
-        ) as client:
-            return bool(client.ping())
-    except redis.AuthenticationError:
-        return False
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with redis.Redis(
+                host=node.host, port=node.port, username=env["REDIS_USERNAME"], password=env["REDIS_PASSWORD"]
+            ) as client:
+                return bool(client.ping())
+        except redis.AuthenticationError:
+            return False
+        except redis.BusyLoadingError:  # a node just restarted is loading its data: ask again
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _agent_env(api_client: k8s.ApiClient, namespace: str, tenant: str, agent: str) -> dict[str, str]:
@@ -155,6 +162,9 @@ def test_a_restarted_node_and_a_failover_keep_the_tenant_working(
     assert ready(after) == ("True", "Provisioned")
     next(n for n in cluster.nodes if not n.running).start()  # back as a replica, for the tests after this one
     cluster.wait_healthy()
+    deadline = time.monotonic() + 30  # and done loading, as CLUSTER SHARDS tells (docs/cluster.md)
+    while any(n["health"] != "online" for s in cluster.shards() for n in s["nodes"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _shard_serving(cluster: Cluster, slot: int) -> int:

@@ -219,7 +219,14 @@ class ClusterAdmin(RedisAdmin):
     def set_user(self, user: AclUser, password: str, caps: ServerCapabilities | None) -> AclChange:
         """Converge `user` on every serving node; the worst of what the nodes had: missing anywhere is CREATED,
         other rules anywhere CHANGED."""
-        changes = {self._admin(n.address).set_user(user, password, caps) for n in self.serving()}
+        changes: set[AclChange] = set()
+        for node in self.serving():
+            try:
+                changes.add(self._admin(node.address).set_user(user, password, caps))
+            except (StoreCommandError, StoreUnavailable):
+                if node.health != "loading":
+                    raise
+                changes.add(AclChange.CREATED)  # still loading its data: it gets the user on the next pass
         return next(change for change in _WORST if change in changes)
 
     def users_under(self, base: str) -> list[str]:
