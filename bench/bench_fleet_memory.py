@@ -9,6 +9,11 @@ waited for until every tenant in it is Ready, then the operator's RSS is read fr
 peak so far). After the last batch it runs two periodic passes over the whole fleet (resync 60 s) and is read
 again. Baseline, same run: the no-op kopf operator of bench_tenants.py (its handler only sets Ready) started
 over the same tenants once ours has stopped; its RSS once it has resumed every one. Figures go to BENCHMARKS.md.
+
+`--tracemalloc FRAMES`: once the first batch is Ready the operator starts tracemalloc (FRAMES deep; slower and
+bigger for it), and the growth of what it traces until the last batch is Ready is printed by where it was allocated:
+the innermost frame in our code (memory_operator), else in kopf, else the innermost frame. The no-op baseline and
+the periodic passes are skipped in this mode.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import os
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,30 @@ from kubernetes import client as k8s
 from memory_sandbox.sandbox import Sandbox
 
 RESYNC = 60.0
+
+# sitecustomize for --tracemalloc: imported by every Python process with the work directory on PYTHONPATH, it acts
+# in the operator only; a snapshot is written for each `<name>.request` file that appears beside it.
+TRACER = """
+import sys
+if any("memory_operator" in arg for arg in sys.orig_argv):
+    import gc, os, pathlib, threading, time, tracemalloc
+    _dir = pathlib.Path(os.environ["BENCH_TRACEMALLOC_DIR"])
+
+    def _serve():
+        while True:
+            for request in sorted(_dir.glob("*.request")):
+                if not tracemalloc.is_tracing():  # from the first request on: tracing the imports takes minutes
+                    tracemalloc.start(int(os.environ["BENCH_TRACEMALLOC_FRAMES"]))
+                gc.collect()
+                snapshot = tracemalloc.take_snapshot()
+                partial = request.with_suffix(".partial")
+                snapshot.dump(str(partial))
+                partial.rename(request.with_suffix(".snapshot"))
+                request.unlink()
+            time.sleep(0.5)
+
+    threading.Thread(target=_serve, name="bench-tracemalloc", daemon=True).start()
+"""
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -67,16 +97,69 @@ def wait_count(custom: k8s.CustomObjectsApi, expected: int, reason: str | None =
         time.sleep(2.0)
 
 
+def take_snapshot(workdir: Path, name: str, timeout: float = 900) -> tracemalloc.Snapshot:
+    """A tracemalloc snapshot of the operator (started with TRACER), once it has written it."""
+    (workdir / f"{name}.request").touch()
+    path = workdir / f"{name}.snapshot"
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no tracemalloc snapshot {name} after {timeout:.0f}s")
+        time.sleep(0.5)
+    return tracemalloc.Snapshot.load(str(path))
+
+
+def site(traceback: tracemalloc.Traceback) -> tuple[str, str]:
+    """(owner, file:line) an allocation is charged to: its innermost frame in our code or in kopf, whichever is
+    more recent (kopf runs under our `__main__`, our handlers under kopf), else its innermost frame ("other")."""
+    frames = list(reversed(traceback))  # a Traceback runs from the oldest frame to the most recent
+    for frame in frames:
+        for owner, marker in (("ours", "/memory_operator/"), ("kopf", "/kopf/")):
+            if marker in frame.filename:
+                return owner, f"{marker.strip('/')}/{frame.filename.split(marker, 1)[1]}:{frame.lineno}"
+    frame = frames[0]
+    return "other", f"{frame.filename.rsplit('site-packages/', 1)[-1]}:{frame.lineno}"
+
+
+def allocation_report(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, tenants: int, top: int = 40) -> str:
+    """The growth from `first` to `last` by `site`, per tenant, largest first."""
+    growth: dict[tuple[str, str], list[int]] = {}
+    for stat in last.compare_to(first, "traceback"):
+        entry = growth.setdefault(site(stat.traceback), [0, 0])
+        entry[0] += stat.size_diff
+        entry[1] += stat.count_diff
+    owners = {owner: 0 for owner in ("ours", "kopf", "other")}
+    for (owner, _), (size, _) in growth.items():
+        owners[owner] += size
+    total = sum(owners.values())
+    kib = 1024 * tenants
+    lines = [
+        f"tracemalloc growth over {tenants:,} tenants: {total / 2**20:.1f} MiB, {total / kib:.1f} KiB a tenant "
+        + ", ".join(f"{owner} {size / kib:.1f}" for owner, size in owners.items()),
+        "| owner | where | KiB a tenant | blocks a tenant |",
+        "| --- | --- | --- | --- |",
+    ]
+    for (owner, where), (size, count) in sorted(growth.items(), key=lambda item: -item[1][0])[:top]:
+        lines.append(f"| {owner} | {where} | {size / kib:.2f} | {count / tenants:.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--per-namespace", type=int, default=100)
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES", help="trace allocations (see above)")
     args = parser.parse_args()
     namespaces = [f"fleet-{n:03}" for n in range(-(-args.tenants // args.per_namespace))]
     rows: list[tuple[str, float, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         workdir = Path(tmp)
+        if args.tracemalloc:
+            (workdir / "sitecustomize.py").write_text(TRACER)
+            os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tmp, os.environ.get("PYTHONPATH")]))
+            os.environ["BENCH_TRACEMALLOC_DIR"], os.environ["BENCH_TRACEMALLOC_FRAMES"] = tmp, str(args.tracemalloc)
+        snapshots: list[tuple[int, tracemalloc.Snapshot]] = []
         box = Sandbox(workdir, resync_seconds=RESYNC).start(operator=False)
         try:
             for namespace in namespaces:
@@ -97,6 +180,12 @@ def main() -> None:
                     wait_count(custom, done)
                     rows.append((f"ours, {time.monotonic() - started:.0f} s in", done, *memory_mb(pid)))
                     print(rows[-1], flush=True)
+                    if args.tracemalloc and (len(snapshots) == 0 or done >= args.tenants):
+                        snapshots.append((done, take_snapshot(workdir, f"at-{done}")))
+                if args.tracemalloc:
+                    (first_done, first), (last_done, last) = snapshots[0], snapshots[-1]
+                    print(allocation_report(first, last, last_done - first_done), flush=True)
+                    return
                 time.sleep(2 * RESYNC)
                 rows.append((f"ours, after {2 * RESYNC:.0f} s of periodic passes", done, *memory_mb(pid)))
                 box.stop_operator()

@@ -136,3 +136,24 @@ def test_a_client_without_a_token_refresh_hook_gets_none() -> None:
     configuration = k8s.Configuration()
     KubeClient(k8s.ApiClient(configuration))
     assert configuration.refresh_api_key_hook is None
+
+
+def test_what_is_known_is_a_copy_without_managed_fields_and_the_caller_keeps_its_own() -> None:
+    known = Known(frozenset({"Secret"}))
+    response = obj(data={"k": "djE="})
+    known.keep("Secret", response, known.mark("Secret", "team", "s"))
+    assert response["metadata"]["managedFields"] == [{"manager": "x"}]  # the response itself is left as it was
+    first = known.get("Secret", "team", "s") or {}
+    first["data"]["k"] = "changed by a caller"
+    assert (known.get("Secret", "team", "s") or {}) == {**obj(data={"k": "djE="}), "metadata": {
+        "namespace": "team", "name": "s", "resourceVersion": "1"}}  # fmt: skip
+
+
+def test_the_same_body_applied_again_is_recognised_whatever_the_order_of_its_keys() -> None:
+    known = Known(frozenset({"CronJob"}))
+    desired = {"kind": "CronJob", "metadata": {"namespace": "team", "name": "c"}, "spec": {"a": 1, "b": [1, 2]}}
+    written = obj("c", version="7", kind="CronJob", spec=desired["spec"])
+    known.keep("CronJob", written, known.mark("CronJob", "team", "c"), applied=desired)
+    reordered = {"spec": {"b": [1, 2], "a": 1}, "metadata": {"name": "c", "namespace": "team"}, "kind": "CronJob"}
+    assert known.applied("CronJob", written, reordered)
+    assert not known.applied("CronJob", written, {**reordered, "spec": {"b": [2, 1], "a": 1}})
