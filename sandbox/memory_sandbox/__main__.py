@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from memory_sandbox.demo import DEFAULT_SAMPLES, run_demo
+from memory_sandbox.demo_cluster import run_cluster_demo
 from memory_sandbox.sandbox import Sandbox, SandboxError
 
 __all__ = ["main"]
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--resync-seconds", type=float, default=5.0, help="operator drift-check interval")
     demo = sub.choices["demo"]
     demo.add_argument("--once", action="store_true", help="exit after the demo instead of waiting for Ctrl-C")
+    demo.add_argument(
+        "--cluster", action="store_true", help="also run a 3 x 1 Valkey Cluster as a mode: Cluster MemoryStore"
+    )
     demo.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES, help="manifests to apply")
     cron = sub.add_parser("run-cronjob", help="run a CronJob of a running sandbox once")
     cron.add_argument("namespace")
@@ -61,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = True
         if args.command == "demo":
             ok = run_demo(sandbox, args.samples)
+            if args.cluster:
+                ok = run_cluster_demo(sandbox) and ok
         if args.command == "up" or not args.once:
             _wait_until_interrupted(sandbox)
         return 0 if ok else 1

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import yaml
 from kubernetes import client as k8s
@@ -32,6 +32,8 @@ from memory_sandbox.cronjobs import CronJobRun, run_cronjob
 from memory_sandbox.engine import Engine, free_port
 
 __all__ = ["STORE_NAME", "Replica", "Sandbox", "SandboxError", "kubectl_binary"]
+
+T = TypeVar("T")
 
 STORE_NAME = "sandbox"
 STORE_NAMESPACE = "memory-system"
@@ -132,6 +134,7 @@ class Sandbox:
         self._pick_port = pick_port
         self._log: IO[bytes] | None = None
         self.replicas: list[Replica] = []  # started by start_replica(), stopped by stop()
+        self._adopted: list[Any] = []  # started elsewhere (a Cluster), closed by stop()
 
     # Lifecycle --------------------------------------------------------------------------------------------
 
@@ -267,7 +270,15 @@ class Sandbox:
             raise SandboxError(f"replica {name} exited with code {replica.process.returncode}; log: {replica.log}")
         return replica
 
+    def adopt(self, closable: T) -> T:
+        """Stop `closable` (anything with close(), e.g. a Cluster) when the sandbox stops."""
+        self._adopted.append(closable)
+        return closable
+
     def stop(self) -> None:
+        for closable in reversed(self._adopted):
+            closable.close()
+        self._adopted.clear()
         for replica in self.replicas:
             replica.stop(signal.SIGKILL)
         self.stop_operator()

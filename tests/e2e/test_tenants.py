@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from memory_sandbox.demo import DEFAULT_SAMPLES, agents_converse, langgraph_resumes, prove_isolation
+from memory_sandbox.demo_cluster import run_cluster_demo
 from memory_sandbox.sandbox import Sandbox
 from tests.e2e.conftest import (
     apply,
@@ -156,3 +157,9 @@ def test_kubectl_delete_revokes_access_and_follows_the_deletion_policy(
     else:
         assert admin.get(key) is None
         assert remaining == set()
+
+
+def test_the_cluster_demo_survives_the_loss_of_the_tenants_primary(sandbox: Sandbox) -> None:
+    """`demo --cluster`: a mode: Cluster store (3 x 1 on loopback), a tenant on it Ready through the operator as a
+    process, its agent's appends kept across a SIGKILL of the primary that serves it."""
+    assert run_cluster_demo(sandbox, lambda _line: None)
