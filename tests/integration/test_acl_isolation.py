@@ -1,8 +1,10 @@
-"""Tenant ACL users on a real server: what they can do, what they cannot, per isolation level and engine.
+"""Tenant ACL users on a real server: what they can do, what they cannot, per isolation level, layout and engine.
 
 Two tenants whose names look alike when joined (`a-b/c`, `a/b-c`) are provisioned with `RedisAdmin.set_user`
-at each isolation level; the tests log in with plain redis-py clients, as an agent would. Each login may also
-append to and read its own tenant's audit stream (an ACL selector), but never delete, trim, expire or rename it.
+at each isolation level, in the standalone key layout and in the cluster one (every key under one hash tag: the
+rules a `mode: Cluster` store puts on each of its nodes, checked here on one node, where ACLs are decided); the
+tests log in with plain redis-py clients, as an agent would. Each login may also append to and read its own
+tenant's audit stream (an ACL selector), but never delete, trim, expire or rename it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,8 @@ from redis.exceptions import NoPermissionError
 from memory_operator.builders.acl import (
     ISOLATION_LEVELS,
     AclUser,
+    Layout,
     ServerCapabilities,
-    agent_prefix,
-    audit_key,
-    plan_acl_users,
-    shared_prefix,
-    tenant_prefix,
 )
 from memory_operator.clients.redis_admin import RedisAdmin
 from memory_sandbox.engine import Engine
@@ -43,31 +41,31 @@ class Login:
     namespace: str
     name: str
     isolation: str
+    cluster: bool = False
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.namespace, self.name, self.cluster)
 
     @property
     def area(self) -> str:
         """Where this login keeps its own data: its agent area under strict, the tenant prefix otherwise."""
         if self.user.agent is not None and self.isolation == "strict":
-            return agent_prefix(self.namespace, self.name, self.user.agent)
-        return tenant_prefix(self.namespace, self.name)
+            return self.layout.agent(self.user.agent)
+        return self.layout.prefix
 
     def outside_keys(self) -> list[str]:
-        """Keys this login must neither read nor write."""
+        """Keys this login must neither read nor write (the other tenant's in both layouts)."""
         other_ns, other_name = next(t for t in TENANTS if t != (self.namespace, self.name))
-        keys = [
-            f"{tenant_prefix(other_ns, other_name)}k",
-            f"{agent_prefix(other_ns, other_name, 'alpha')}k",
-            f"{shared_prefix(other_ns, other_name)}k",
-            "outside:k",
-            audit_key(other_ns, other_name),  # only the own tenant's audit stream is granted
-            f"{audit_key(self.namespace, self.name)}:k",  # the selector is that one key, not a prefix
-        ]
+        keys = ["outside:k", f"{self.layout.audit}:k"]  # the audit selector is that one key, not a prefix
+        for other in (Layout(other_ns, other_name, False), Layout(other_ns, other_name, True)):
+            keys += [f"{other.prefix}k", f"{other.agent('alpha')}k", f"{other.shared}k"]
+            keys.append(other.audit)  # only the own tenant's audit stream is granted
+        mine_elsewhere = Layout(self.namespace, self.name, not self.cluster)  # its own name in the other layout
+        keys += [f"{mine_elsewhere.prefix}k", mine_elsewhere.audit]
         if self.user.agent is not None and self.isolation == "strict":
             other_agent = next(a for a in AGENTS if a != self.user.agent)
-            keys += [
-                f"{agent_prefix(self.namespace, self.name, other_agent)}k",
-                f"{tenant_prefix(self.namespace, self.name)}k",
-            ]
+            keys += [f"{self.layout.agent(other_agent)}k", f"{self.layout.prefix}k"]
         return keys
 
 
@@ -79,7 +77,11 @@ class Tenancy:
     engine: Engine
     admin: RedisAdmin
     caps: ServerCapabilities
+    cluster: bool = False
     logins: list[Login] = field(default_factory=list)
+
+    def layout(self, tenant: tuple[str, str] = TENANTS[0]) -> Layout:
+        return Layout(*tenant, cluster=self.cluster)
 
     def first_tenant(self) -> list[Login]:
         return [lg for lg in self.logins if (lg.namespace, lg.name) == TENANTS[0]]
@@ -99,15 +101,20 @@ class Tenancy:
         )
 
 
-def _provision(isolation: str, engine: Engine, admin: RedisAdmin) -> Tenancy:
+def _provision(setting: tuple[str, str], engine: Engine, admin: RedisAdmin) -> Tenancy:
+    isolation, layout = setting
     caps = admin.capabilities()
-    setup = Tenancy(isolation, engine, admin, caps)
+    setup = Tenancy(isolation, engine, admin, caps, cluster=layout == "cluster")
     for namespace, name in TENANTS:
-        for user in plan_acl_users(namespace, name, isolation, AGENTS):
+        for user in Layout(namespace, name, setup.cluster).users(isolation, AGENTS):
             password = secrets.token_urlsafe(24)
             admin.set_user(user, password, caps)
-            setup.logins.append(Login(user, password, namespace, name, isolation))
+            setup.logins.append(Login(user, password, namespace, name, isolation, setup.cluster))
     return setup
+
+
+LAYOUTS = ("standalone", "cluster")
+SETTINGS = [(level, layout) for level in ISOLATION_LEVELS for layout in LAYOUTS]
 
 
 def _deprovision(setup: Tenancy) -> None:
@@ -116,14 +123,14 @@ def _deprovision(setup: Tenancy) -> None:
         setup.admin.scan_delete(prefix)
 
 
-@pytest.fixture(scope="module", params=ISOLATION_LEVELS)
+@pytest.fixture(scope="module", params=SETTINGS, ids="-".join)
 def tenancy(request: pytest.FixtureRequest, any_engine: Engine, any_admin: RedisAdmin) -> Iterator[Tenancy]:
     setup = _provision(request.param, any_engine, any_admin)
     yield setup
     _deprovision(setup)
 
 
-@pytest.fixture(scope="module", params=[level for level in ISOLATION_LEVELS if level != "minimal"])
+@pytest.fixture(scope="module", params=[s for s in SETTINGS if s[0] != "minimal"], ids="-".join)
 def agent_tenancy(request: pytest.FixtureRequest, any_engine: Engine, any_admin: RedisAdmin) -> Iterator[Tenancy]:
     """The levels that give each agent its own ACL user (minimal has none)."""
     setup = _provision(request.param, any_engine, any_admin)
@@ -212,7 +219,7 @@ def test_logins_connect_cleanly_and_run_the_everyday_commands(tenancy: Tenancy, 
 
 def test_agents_share_the_shared_area(agent_tenancy: Tenancy) -> None:
     tenancy = agent_tenancy
-    key = f"{shared_prefix(*TENANTS[0])}context"
+    key = f"{tenancy.layout().shared}context"
     with tenancy.client(tenancy.login("alpha")) as alpha, tenancy.client(tenancy.login("beta")) as beta:
         assert alpha.set(key, "from alpha")
         assert beta.get(key) == "from alpha"
@@ -222,7 +229,7 @@ def test_agents_share_the_shared_area(agent_tenancy: Tenancy) -> None:
 
 def test_agent_areas_are_private_only_under_strict(agent_tenancy: Tenancy) -> None:
     tenancy = agent_tenancy
-    key = f"{agent_prefix(*TENANTS[0], 'alpha')}notes"
+    key = f"{tenancy.layout().agent('alpha')}notes"
     with tenancy.client(tenancy.login("alpha")) as alpha, tenancy.client(tenancy.login("beta")) as beta:
         assert alpha.set(key, "mine")
         if tenancy.isolation == "strict":
@@ -233,7 +240,7 @@ def test_agent_areas_are_private_only_under_strict(agent_tenancy: Tenancy) -> No
 
 
 def test_tenant_user_reaches_every_area_of_its_tenant(tenancy: Tenancy) -> None:
-    keys = [f"{agent_prefix(*TENANTS[0], a)}k" for a in AGENTS] + [f"{shared_prefix(*TENANTS[0])}k"]
+    keys = [f"{tenancy.layout().agent(a)}k" for a in AGENTS] + [f"{tenancy.layout().shared}k"]
     with tenancy.client(tenancy.login(None)) as client:
         for key in keys:
             assert client.set(key, "retention may touch it") and client.delete(key) == 1
@@ -434,7 +441,7 @@ def test_transaction_touching_an_outside_key_writes_nothing(seeded: Tenancy) -> 
 
 
 def _own_audit(login: Login) -> str:
-    return audit_key(login.namespace, login.name)
+    return login.layout.audit
 
 
 def test_every_login_appends_to_and_reads_its_tenants_audit_stream(tenancy: Tenancy) -> None:

@@ -13,10 +13,11 @@ import redis
 from redis.crc import key_slot
 
 from memory_client import AgentMemory
-from memory_operator.builders.acl import AclUser, audit_key, plan_acl_users, tenant_prefix
+from memory_operator.builders.acl import AclUser, Layout, audit_key, plan_acl_users, tenant_prefix
 from memory_operator.clients.redis_admin import AclChange, RedisAdmin, SurveyScope
 from memory_operator.clients.redis_cluster import ClusterAdmin
 from memory_sandbox.cluster import Cluster, ClusterNode
+from tests.integration.test_acl_isolation import FORBIDDEN
 from tests.library.conftest import keyring_json
 
 _ids = itertools.count()
@@ -154,3 +155,33 @@ def test_every_operation_of_a_store_admin_is_one_the_cluster_admin_routes() -> N
     public = {n for n, v in vars(RedisAdmin).items() if callable(v) and not n.startswith("_")}
     inherited = {n for n in public if getattr(ClusterAdmin, n) is getattr(RedisAdmin, n)}
     assert inherited == {"cluster_shards"}  # asked of one node on purpose: any node describes the whole cluster
+
+
+def test_the_attack_battery_finds_nothing_open_on_any_node(admin: ClusterAdmin, cluster: Cluster) -> None:
+    """Every forbidden command of the isolation suite, and the other tenant's keys, asked of every node of the
+    cluster with ACL DRYRUN for both tenants' users (moderate: the tenant user and two agents): 0 allowed. Every
+    isolation level in the cluster layout is covered on one node by tests/integration/test_acl_isolation.py."""
+    caps, breaches, asked = admin.capabilities(), [], 0
+    tenants = [_tenant(agents=("a", "b")) for _ in range(2)]
+    users = [(ns, name, u) for ns, name, planned in tenants for u in planned]
+    for _, _, user in users:
+        admin.set_user(user, secrets.token_urlsafe(24), caps)
+    for node in cluster.running_nodes():
+        with node.admin_client() as direct:
+            for ns, name, user in users:
+                other_ns, other_name, _ = next(t for t in tenants if t[0] != ns)
+                theirs = Layout(other_ns, other_name, cluster=True)
+                probes = [list(f.args) for f in FORBIDDEN if caps.knows(f.command)]
+                probes += [["GET", f"{theirs.prefix}k"], ["SET", f"{theirs.shared}k", "x"]]
+                probes += [["XADD", theirs.audit, "*", "f", "v"]]
+                probes += [["DEL", Layout(ns, name, cluster=True).audit], ["GET", f"mem:{ns}:{name}:k"]]
+                own = f"{Layout(ns, name, cluster=True).prefix}own"
+                allowed = direct.execute_command("ACL", "DRYRUN", user.name, "SET", f"{own}-control", "x")
+                assert allowed == "OK", (node.port, user.name, allowed)  # the probe can say yes
+                for probe in probes:
+                    args = [a.replace("{own}", own) for a in probe]
+                    asked += 1
+                    if direct.execute_command("ACL", "DRYRUN", user.name, *args) == "OK":
+                        breaches.append((node.port, user.name, args))
+    admin.delete_users(u.name for _, _, u in users)
+    assert asked > 1000 and breaches == []
