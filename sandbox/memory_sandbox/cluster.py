@@ -229,6 +229,28 @@ class Cluster:
                 raise ClusterError(f"timed out waiting for {what}\n{logs}")
             time.sleep(0.05)
 
+    def add_replica(self, shard: int, timeout: float = 30.0) -> ClusterNode:
+        """A new node (no users of anyone's but the admin) joined as one more replica of `shard`: what scaling a
+        cluster out looks like to the operator."""
+        node = self._node(shard).start()
+        self.nodes.append(node)
+        try:
+            with node.admin_client() as client:
+                node.node_id = str(client.execute_command("CLUSTER MYID"))
+            seed = next(n for n in self.running_nodes() if n is not node)
+            with seed.admin_client() as client:
+                client.execute_command("CLUSTER MEET", node.host, node.port, node.cluster_port)
+            deadline = time.monotonic() + timeout
+            self._wait(lambda: _known_nodes(node) == len(self.nodes), deadline, "the new node to meet the others")
+            primary = self.primary_of(shard)
+            with node.admin_client() as client:
+                client.execute_command("CLUSTER REPLICATE", primary.node_id)
+            self.wait_healthy(max(0.1, deadline - time.monotonic()))
+        except BaseException:
+            node.stop()
+            raise
+        return node
+
     # --- outages -------------------------------------------------------------------------------------------
 
     def kill_primary(self, shard: int, timeout: float = 30.0) -> tuple[ClusterNode, float]:

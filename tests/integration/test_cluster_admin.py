@@ -185,3 +185,17 @@ def test_the_attack_battery_finds_nothing_open_on_any_node(admin: ClusterAdmin, 
                         breaches.append((node.port, user.name, args))
     admin.delete_users(u.name for _, _, u in users)
     assert asked > 1000 and breaches == []
+
+
+def test_a_node_added_later_gets_the_users_on_the_next_pass(admin: ClusterAdmin, cluster: Cluster) -> None:
+    _, _, users = _tenant(agents=())
+    caps, password = admin.capabilities(), secrets.token_urlsafe(24)
+    admin.set_user(users[0], password, caps)
+    added = cluster.add_replica(0)
+    assert not _logs_in(added, users[0].name, password)
+    deadline = time.monotonic() + 10  # the seed learns of the new node by gossip
+    while f"{added.host}:{added.port}" not in {n.address for n in admin.nodes(fresh=True)}:
+        assert time.monotonic() < deadline, "the new node never appeared in CLUSTER SHARDS"
+        time.sleep(0.1)
+    assert admin.set_user(users[0], password, caps) is AclChange.CREATED
+    assert _logs_in(added, users[0].name, password)
