@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from memory_client import AgentMemory
+from memory_jobs.env import JobEnv
 from memory_operator.builders.acl import agent_prefix, audit_key, plan_acl_users, shared_prefix, tenant_prefix
 from memory_operator.clients.redis_admin import RedisAdmin
 from memory_sandbox.engine import Engine
@@ -63,6 +64,18 @@ class Tenant:
     def env(self, agent: str | None = None, **overrides: str) -> dict[str, str]:
         """The credentials Secret of `agent` (or the tenant's) merged with the keys Secret, as envFrom gives it."""
         return {**self.envs[agent], "MEMORY_KEYRING": self.keyring, **overrides}
+
+    def job_env(self, redis_url: str, retention_days: int = 7) -> JobEnv:
+        """What the tenant's jobs read from their Secret (here with the store's admin URL, as the tests run them)."""
+        return JobEnv(
+            redis_url=redis_url,
+            tenant_id=f"{self.namespace}/{self.name}",
+            key_prefix=self.prefix,
+            shared_prefix=f"{self.prefix}shared:",
+            retention_days=retention_days,
+            encryption_required=True,
+            results_prefix=f"jobs:{self.namespace}:{self.name}:",
+        )
 
     def memory(self, agent: str | None = None, audit: bool = True, **overrides: str) -> AgentMemory:
         client = AgentMemory.from_env(self.env(agent, **overrides), audit=audit)

@@ -25,7 +25,6 @@ from memory_client import AgentMemory, DecryptionError, MemoryPermissionError, Q
 from memory_client.contract import DAY_MS, is_sealed
 from memory_client.langgraph import TenantCheckpointer
 from memory_client.langgraph.checkpoint import SEP
-from memory_jobs.env import JobEnv
 from memory_jobs.retention import run_retention
 from memory_operator.clients.redis_admin import RedisAdmin, SurveyScope
 from memory_sandbox.engine import Engine
@@ -287,25 +286,13 @@ def test_an_expired_thread_is_gone_and_forgotten_by_the_index(engine: Engine, pr
     assert {t.config["configurable"]["thread_id"] for t in saver.list(None)} == {"t-new"}
     with engine.admin_client() as admin:
         assert saver._thread("t-old").token.encode() not in admin.hkeys(saver.root)
-        result = run_retention(admin, _job_env(engine, tenant))
+        result = run_retention(admin, tenant.job_env(engine.url))
     assert result.stale_index_entries == 1
     sizes = memory._session.keys.sizes
     with engine.admin_client() as admin:
         recorded = {k.decode(): int(v) for k, v in admin.hgetall(sizes).items()}
         assert int(admin.hget(memory._session.keys.usage, "bytes")) == sum(recorded.values())
     assert _talk(memory, "t-new", "again")[-1].content == "noted"
-
-
-def _job_env(engine: Engine, tenant: Tenant) -> JobEnv:
-    return JobEnv(
-        redis_url=engine.url,
-        tenant_id=f"{tenant.namespace}/{tenant.name}",
-        key_prefix=tenant.prefix,
-        shared_prefix=f"{tenant.prefix}shared:",
-        retention_days=7,
-        encryption_required=True,
-        results_prefix=f"jobs:{tenant.namespace}:{tenant.name}:",
-    )
 
 
 # -- subject rights --------------------------------------------------------------------------------------------

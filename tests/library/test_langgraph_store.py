@@ -22,7 +22,6 @@ from langgraph.store.memory import InMemoryStore
 from memory_client import AgentMemory, ConfigError, DecryptionError, MemoryPermissionError, QuotaExceededError
 from memory_client.contract import is_sealed
 from memory_client.langgraph.store import InvalidFilterError, SearchNotSupportedError, TenantStore, subject_at
-from memory_jobs.env import JobEnv
 from memory_jobs.retention import run_retention
 from memory_operator.clients.redis_admin import RedisAdmin, SurveyScope
 from memory_sandbox.engine import Engine, calls_between
@@ -515,15 +514,7 @@ def test_the_retention_job_keeps_the_store_consistent(provision: Provisioner, en
     store.put(("r",), "brief", {"v": 1}, ttl=0.002)
     store.put(("r",), "kept", {"v": 2})
     time.sleep(0.3)
-    env = JobEnv(
-        redis_url=engine.url,
-        tenant_id=f"{tenant.namespace}/{tenant.name}",
-        key_prefix=tenant.prefix,
-        shared_prefix=f"{tenant.prefix}shared:",
-        retention_days=7,
-        encryption_required=True,
-        results_prefix=f"jobs:{tenant.namespace}:{tenant.name}:",
-    )
+    env = tenant.job_env(engine.url)
     with engine.admin_client() as admin:
         result = run_retention(admin, env)
         admin.delete(env.result_key("retention"))
