@@ -146,9 +146,15 @@ def test_a_restarted_node_and_a_failover_keep_the_tenant_working(
     replica.start()  # no ACL file: it comes back without the tenant's users
     cluster.wait_healthy()
     assert not _logs_in(replica, env)
+    lagging = store_pass(api_client, store, deps).status.nodes  # the store shows where users are missing
+    [shown] = [n for n in lagging if n.address == f"{replica.host}:{replica.port}"]
+    assert shown.converged is False and shown.missing_users >= 2  # the tenant user, the agent (and the jobs')
     repaired = reconciler.reconcile(tenant, deps)
     assert "DriftRepaired" in {e.reason for e in repaired.events}
     assert _logs_in(replica, env)
+    # this tenant's three users (tenant, agent, jobs) are back; other tenants' come back with their own passes
+    [now] = [n for n in store_pass(api_client, store, deps).status.nodes if n.address == shown.address]
+    assert now.missing_users == shown.missing_users - 3
     tenant = settled(tenant, repaired)
     # the primary serving the tenant's slot dies; its replica (which has the users) takes over
     with AgentMemory.from_env(env) as memory:

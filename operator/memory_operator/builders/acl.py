@@ -310,9 +310,13 @@ class Layout:
         return plan_job_user(self.namespace, self.name, cluster=self.cluster)
 
 
+#: every ACL user the operator makes is named USER_BASE_<ns>_<tenant>[...]: `RedisAdmin.users_under(USER_BASE)`
+USER_BASE: Final = "mt"
+
+
 def tenant_username(namespace: str, name: str) -> str:
     ns, nm = _tenant(namespace, name)
-    return f"mt_{ns}_{nm}"
+    return f"{USER_BASE}_{ns}_{nm}"
 
 
 def agent_username(namespace: str, name: str, agent: str) -> str:

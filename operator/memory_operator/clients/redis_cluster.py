@@ -185,11 +185,33 @@ class ClusterAdmin(RedisAdmin):
             pass
         return call(self._admin(self.primary_for(key, fresh=True).address))
 
+    def _on_each(self, call: Callable[[RedisAdmin], T]) -> tuple[list[T], bool]:
+        """`call` on every serving node; and whether a node still loading its data refused it (it is retried on
+        the next pass). A node that does not answer is skipped only once a fresh topology no longer lists it online
+        (it failed, or left): until the cluster notices, the call fails and the pass is retried."""
+        results: list[T] = []
+        loading = False
+        for node in self.serving():
+            try:
+                results.append(call(self._admin(node.address)))
+            except (StoreUnavailable, StoreCommandError) as exc:
+                if node.health == "loading":
+                    loading = True
+                    continue
+                if isinstance(exc, StoreCommandError):
+                    raise
+                current = {n.address: n for n in self.nodes(fresh=True)}.get(node.address)
+                if current is not None and current.health == "online":
+                    raise
+        if not results:
+            raise StoreUnavailable(f"no node of the cluster at {self.endpoint} answered", self.endpoint)
+        return results, loading
+
     # -- server facts -------------------------------------------------------------------------------------
 
     def server_info(self) -> ServerInfo:
-        """The seed's engine and version, once every serving node answers and runs the same engine."""
-        infos = [self._admin(n.address).server_info() for n in self.serving()]
+        """The oldest engine version among the serving nodes, once they all run the same engine."""
+        infos, _ = self._on_each(lambda admin: admin.server_info())
         engines = {(i.engine, i.version) for i in infos}
         if len(engines) > 1:
             shown = ", ".join(sorted(f"{e} {'.'.join(map(str, v))}" for e, v in engines))
@@ -198,45 +220,55 @@ class ClusterAdmin(RedisAdmin):
 
     def capabilities(self) -> ServerCapabilities:
         """What every serving node accepts: the commands they all list, the oldest version among them."""
-        every = [self._admin(n.address).capabilities() for n in self.serving()]
+        every, _ = self._on_each(lambda admin: admin.capabilities())
         commands = frozenset.intersection(*(c.commands for c in every))
         oldest = min(every, key=lambda c: c.version)
         return ServerCapabilities(engine=oldest.engine, version=oldest.version, commands=commands)
 
     def cluster_enabled(self) -> bool:
-        return True
+        """True once some node describes the cluster (StoreUnsupported when the server is not one)."""
+        return bool(self.nodes(fresh=True))
 
     # -- ACL users: on every node that can serve ----------------------------------------------------------
 
     def get_user(self, name: str) -> dict[str, object] | None:
         """The user's rules on the first serving node that has it (None: no node has it)."""
-        for node in self.serving():
-            found = self._admin(node.address).get_user(name)
-            if found is not None:
-                return found
-        return None
+        found, _ = self._on_each(lambda admin: admin.get_user(name))
+        return next((rules for rules in found if rules is not None), None)
 
     def set_user(self, user: AclUser, password: str, caps: ServerCapabilities | None) -> AclChange:
-        """Converge `user` on every serving node; the worst of what the nodes had: missing anywhere is CREATED,
-        other rules anywhere CHANGED."""
-        changes: set[AclChange] = set()
-        for node in self.serving():
-            try:
-                changes.add(self._admin(node.address).set_user(user, password, caps))
-            except (StoreCommandError, StoreUnavailable):
-                if node.health != "loading":
-                    raise
-                changes.add(AclChange.CREATED)  # still loading its data: it gets the user on the next pass
+        """Converge `user` on every serving node; the worst of what the nodes had: missing anywhere is CREATED
+        (a node still loading that refused counts as missing), other rules anywhere CHANGED."""
+        found, loading = self._on_each(lambda admin: admin.set_user(user, password, caps))
+        changes = {*found, *([AclChange.CREATED] if loading else [])}
         return next(change for change in _WORST if change in changes)
+
+    def coverage(self, base: str) -> dict[str, set[str] | None]:
+        """Per node: the users under `base` it has (None: it failed, or did not answer)."""
+        out: dict[str, set[str] | None] = {}
+        for node in self.nodes():
+            out[node.address] = None
+            if node.health == "failed":
+                continue
+            try:
+                out[node.address] = set(self._admin(node.address).users_under(base))
+            except (StoreUnavailable, StoreCommandError):
+                continue
+        return out
 
     def users_under(self, base: str) -> list[str]:
         """The tenant's users on any serving node (a user left on one node is still found, and revoked)."""
-        return sorted({name for n in self.serving() for name in self._admin(n.address).users_under(base)})
+        found, _ = self._on_each(lambda admin: admin.users_under(base))
+        return sorted({name for names in found for name in names})
 
     def delete_users(self, names: Iterable[str]) -> int:
-        """Delete users on every serving node; how many existed on the node that had the most."""
+        """Delete users on every serving node; how many existed on the node that had the most. A node still
+        loading that refused keeps them: the call fails (the finalizer retries) rather than leave a user behind."""
         doomed = sorted(set(names))
-        return max((self._admin(n.address).delete_users(doomed) for n in self.serving()), default=0)
+        found, loading = self._on_each(lambda admin: admin.delete_users(doomed))
+        if loading:
+            raise StoreUnavailable(f"a node of the cluster at {self.endpoint} is loading; retrying", self.endpoint)
+        return max(found, default=0)
 
     # -- a tenant's keys: on its slot's primary ------------------------------------------------------------
 

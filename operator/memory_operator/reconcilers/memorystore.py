@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from memory_operator.api.v1alpha1 import MemoryStore, MemoryStoreStatus, MemoryTenant
 from memory_operator.api.v1alpha1.memorystore import CLUSTER, ServerStatus, StoreNode
-from memory_operator.clients.redis_admin import RedisAdmin
+from memory_operator.builders import acl
+from memory_operator.clients.redis_admin import RedisAdmin, StoreUnsupported
 from memory_operator.clients.redis_cluster import ClusterAdmin
 from memory_operator.deps import Deps
 from memory_operator.errors import InvalidSpec, StoreInUse, StoreUnavailable
@@ -27,24 +28,47 @@ def reconcile(store: MemoryStore, deps: Deps) -> Outcome[MemoryStoreStatus]:
     where = f"{info} answers at {store.spec.url}"
     if nodes is not None:
         online = sum(n.health == "online" for n in nodes)
-        where = f"{info} cluster of {len(nodes)} nodes ({online} online) answers at {store.spec.url}"
+        converged = sum(bool(n.converged) for n in nodes)
+        where = (
+            f"{info} cluster of {len(nodes)} nodes ({online} online, {converged} with every tenant user) answers "
+            f"at {store.spec.url}"
+        )
     ready = condition("Ready", "True", "Connected", where, store.metadata.generation, deps.clock())
     return Outcome(with_conditions(status, store.metadata.generation, ready), events)
 
 
 def _check_mode(store: MemoryStore, admin: RedisAdmin) -> None:
     """spec.mode must say what the server is: a tenant's keys and users are laid out for it."""
-    enabled = RedisAdmin.cluster_enabled(admin)  # the server's own answer, even through a ClusterAdmin
+    try:
+        enabled = admin.cluster_enabled()  # a ClusterAdmin asks any node that answers, not only the seed
+    except StoreUnsupported:  # CLUSTER SHARDS refused: not a cluster
+        enabled = False
     if enabled != (store.spec.mode == CLUSTER):
         actual = "runs in cluster mode" if enabled else "is not a cluster (INFO cluster: cluster_enabled:0)"
         raise InvalidSpec(f"spec.mode: {store.spec.mode!r}, but the server at {store.spec.url} {actual}")
 
 
 def _nodes(admin: ClusterAdmin) -> list[StoreNode]:
-    return [
-        StoreNode(address=n.address, role="primary" if n.primary else "replica", shard=n.shard, health=n.health)
-        for n in admin.nodes(fresh=True)
-    ]
+    """Every node with its role and health, and whether it has every tenant user some node has (users are per
+    node: the tenants' own passes put them everywhere; this shows where that has not happened yet)."""
+    nodes = admin.nodes(fresh=True)
+    coverage = admin.coverage(acl.USER_BASE)
+    expected = set().union(*(users for users in coverage.values() if users is not None))
+    shown = []
+    for n in nodes:
+        users = coverage.get(n.address)
+        missing = None if users is None else len(expected - users)
+        shown.append(
+            StoreNode(
+                address=n.address,
+                role="primary" if n.primary else "replica",
+                shard=n.shard,
+                health=n.health,
+                converged=None if missing is None else missing == 0,
+                missing_users=missing,
+            )
+        )
+    return shown
 
 
 def _survey(store: MemoryStore, admin: RedisAdmin, deps: Deps) -> list[Event]:

@@ -141,6 +141,14 @@ class StoreNode(WireModel):
     role: str = Field(description="primary or replica.")
     shard: int = Field(description="Index of its shard in CLUSTER SHARDS.")
     health: str = Field(description="online, loading or failed; tenants' users are kept on online and loading ones.")
+    converged: bool | None = Field(
+        default=None,
+        description="Whether it has every tenant user any node has (None: it did not answer). A node restarted "
+        "empty or added later is false until the tenants' next passes put their users on it.",
+    )
+    missing_users: int | None = Field(
+        default=None, alias="missingUsers", description="How many tenant users it lacks (None: unknown)."
+    )
 
 
 class MemoryStoreStatus(StatusBase):
