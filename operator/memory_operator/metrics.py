@@ -8,7 +8,6 @@ kopf's `memo`; it owns its registry, so tests and a second instance never collid
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -97,6 +96,73 @@ class _ReadyCollector(Collector):
         yield family
 
 
+#: The per-tenant gauges: attribute -> (name, help, labels after namespace and name).
+_TENANT_GAUGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "usage_bytes": (
+        "agentmemory_tenant_usage_bytes",
+        "Estimated bytes used by the tenant's keys (status.usage.memoryBytes).",
+        (),
+    ),
+    "usage_keys": (
+        "agentmemory_tenant_usage_keys",
+        "Number of keys under the tenant's prefix (status.usage.keys).",
+        (),
+    ),
+    "quota_ratio": (
+        "agentmemory_tenant_quota_ratio",
+        "Usage divided by spec.quota, per resource (memory, keys); above 1 means QuotaExceeded.",
+        ("resource",),
+    ),
+    "job_last_success": (
+        "agentmemory_tenant_job_last_success",
+        "1 if the tenant's last finished run of this job (retention, report) succeeded, 0 if it failed.",
+        ("job",),
+    ),
+    "job_last_completion": (
+        "agentmemory_tenant_job_last_completion_timestamp_seconds",
+        "When the tenant's last run of this job finished, as a Unix time.",
+        ("job",),
+    ),
+    "compliant": (
+        "agentmemory_tenant_compliant",
+        "1 if the tenant's Compliant condition is True, 0 if False (AuditTrailTampered or Violations); no "
+        "series while Unknown.",
+        ("reason",),
+    ),
+    "audit_breach": (
+        "agentmemory_tenant_audit_breach",
+        "1 if the operator found the tenant's audit trail tampered with (status.audit.breach), else 0.",
+        (),
+    ),
+}
+#: one tenant's series: (gauge attribute, its labels after namespace and name) -> value
+_Series = dict[tuple[str, tuple[str, ...]], float]
+
+
+class _TenantCollector(Collector):
+    """The per-tenant gauges, from one small dict per tenant: a prometheus_client child per series took about
+    2.6 KiB a tenant, and finding a tenant's series meant collecting every tenant's (BENCHMARKS.md)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> Iterator[Metric]:
+        for name, documentation, labels in _TENANT_GAUGES.values():
+            yield GaugeMetricFamily(name, documentation, labels=["namespace", "name", *labels])
+
+    def collect(self) -> Iterator[Metric]:
+        with self._metrics._lock:
+            tenants = [(tenant, dict(series)) for tenant, series in self._metrics._tenants.items()]
+        families = {
+            attribute: GaugeMetricFamily(name, documentation, labels=["namespace", "name", *labels])
+            for attribute, (name, documentation, labels) in _TENANT_GAUGES.items()
+        }
+        for (namespace, name), series in tenants:
+            for (attribute, labels), value in series.items():
+                families[attribute].add_metric([namespace, name, *labels], value)
+        yield from families.values()
+
+
 class Metrics:
     """The operator's metrics. Thread-safe: kopf runs sync handlers in a thread pool."""
 
@@ -138,50 +204,9 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
-        tenant = ["namespace", "name"]
-        self.usage_bytes = Gauge(
-            "agentmemory_tenant_usage_bytes",
-            "Estimated bytes used by the tenant's keys (status.usage.memoryBytes).",
-            tenant,
-            registry=self.registry,
-        )
-        self.usage_keys = Gauge(
-            "agentmemory_tenant_usage_keys",
-            "Number of keys under the tenant's prefix (status.usage.keys).",
-            tenant,
-            registry=self.registry,
-        )
-        self.quota_ratio = Gauge(
-            "agentmemory_tenant_quota_ratio",
-            "Usage divided by spec.quota, per resource (memory, keys); above 1 means QuotaExceeded.",
-            [*tenant, "resource"],
-            registry=self.registry,
-        )
-        self.job_last_success = Gauge(
-            "agentmemory_tenant_job_last_success",
-            "1 if the tenant's last finished run of this job (retention, report) succeeded, 0 if it failed.",
-            [*tenant, "job"],
-            registry=self.registry,
-        )
-        self.job_last_completion = Gauge(
-            "agentmemory_tenant_job_last_completion_timestamp_seconds",
-            "When the tenant's last run of this job finished, as a Unix time.",
-            [*tenant, "job"],
-            registry=self.registry,
-        )
-        self.compliant = Gauge(
-            "agentmemory_tenant_compliant",
-            "1 if the tenant's Compliant condition is True, 0 if False (AuditTrailTampered or Violations); no "
-            "series while Unknown.",
-            [*tenant, "reason"],
-            registry=self.registry,
-        )
-        self.audit_breach = Gauge(
-            "agentmemory_tenant_audit_breach",
-            "1 if the operator found the tenant's audit trail tampered with (status.audit.breach), else 0.",
-            tenant,
-            registry=self.registry,
-        )
+        #: the per-tenant gauges' values, (namespace, name) -> series (`_TenantCollector`)
+        self._tenants: dict[tuple[str, str], _Series] = {}
+        self.registry.register(_TenantCollector(self))
         self.registry.register(_ReadyCollector(self))
 
     # Recording ------------------------------------------------------------------------------------------
@@ -225,15 +250,16 @@ class Metrics:
         compliant = next((c for c in status.get("conditions") or () if c.get("type") == "Compliant"), None)
         audit = status.get("audit")
         with self._lock:
+            series = self._tenants.setdefault((namespace, name), {})
             if compliant is not None:
-                for labels in _label_sets(self.compliant):
-                    if labels[:2] == (namespace, name):
-                        _remove(self.compliant, *labels)
+                for key in [key for key in series if key[0] == "compliant"]:
+                    del series[key]
                 if compliant.get("status") in ("True", "False"):
                     value = 1 if compliant["status"] == "True" else 0
-                    self.compliant.labels(namespace, name, str(compliant.get("reason"))).set(value)
+                    series["compliant", (str(compliant.get("reason")),)] = value
             if isinstance(audit, Mapping):
-                self.audit_breach.labels(namespace, name).set(1 if audit.get("breach") else 0)
+                series["audit_breach", ()] = 1 if audit.get("breach") else 0
+            self._prune(namespace, name)
 
     def _observe_jobs(self, namespace: str, name: str, jobs: Any) -> None:
         """From status.jobs: each job's last finished run (a run still going leaves the previous figures)."""
@@ -255,23 +281,25 @@ class Metrics:
             return
         keys, used_bytes = int(usage.get("keys") or 0), int(usage.get("memoryBytes") or 0)
         with self._lock:
-            self.usage_keys.labels(namespace, name).set(keys)
-            self.usage_bytes.labels(namespace, name).set(used_bytes)
+            series = self._tenants.setdefault((namespace, name), {})
+            series["usage_keys", ()] = keys
+            series["usage_bytes", ()] = used_bytes
             quota = quota if isinstance(quota, Mapping) else {}
             for resource, used, limit in (
                 ("memory", used_bytes, _bytes_or_none(quota.get("memory"))),
                 ("keys", keys, quota.get("keys")),
             ):
                 if isinstance(limit, int) and limit > 0:
-                    self.quota_ratio.labels(namespace, name, resource).set(used / limit)
+                    series["quota_ratio", (resource,)] = used / limit
                 else:
-                    _remove(self.quota_ratio, namespace, name, resource)
+                    series.pop(("quota_ratio", (resource,)), None)
 
     def observe_job(self, namespace: str, name: str, job: str, *, succeeded: bool, finished_at: float) -> None:
         """A tenant's job run finished."""
         with self._lock:
-            self.job_last_success.labels(namespace, name, job).set(1 if succeeded else 0)
-            self.job_last_completion.labels(namespace, name, job).set(finished_at)
+            series = self._tenants.setdefault((namespace, name), {})
+            series["job_last_success", (job,)] = 1 if succeeded else 0
+            series["job_last_completion", (job,)] = finished_at
 
     def forget(self, kind: str, namespace: str | None, name: str) -> None:
         """The object is gone: drop its series so dashboards do not show ghosts."""
@@ -282,14 +310,12 @@ class Metrics:
 
     def _drop_tenant(self, namespace: str, name: str) -> None:
         with self._lock:
-            for gauge in (self.usage_keys, self.usage_bytes, self.audit_breach):
-                _remove(gauge, namespace, name)
-            for resource in ("memory", "keys"):
-                _remove(self.quota_ratio, namespace, name, resource)
-            for gauge in (self.job_last_success, self.job_last_completion, self.compliant):
-                for labels in _label_sets(gauge):
-                    if labels[:2] == (namespace, name):
-                        _remove(gauge, *labels)
+            self._tenants.pop((namespace, name), None)
+
+    def _prune(self, namespace: str, name: str) -> None:
+        """Drop a tenant's empty series dict (under the lock): a tenant without series takes nothing."""
+        if not self._tenants.get((namespace, name), True):
+            del self._tenants[(namespace, name)]
 
     def ready_counts(self) -> dict[tuple[str, str], int]:
         with self._lock:
@@ -313,12 +339,3 @@ def _bytes_or_none(value: Any) -> int | None:
         return parse_bytes(value) if isinstance(value, int | str) else None
     except ValueError:
         return None
-
-
-def _remove(metric: Gauge, *labels: str) -> None:
-    with contextlib.suppress(KeyError):  # never set for these labels
-        metric.remove(*labels)
-
-
-def _label_sets(metric: Gauge) -> list[tuple[str, ...]]:
-    return [tuple(sample.labels.values()) for family in metric.collect() for sample in family.samples]

@@ -127,6 +127,33 @@ def test_compliance_and_audit_breaches_follow_status_and_go_with_the_tenant() ->
     assert registry.get_sample_value("agentmemory_tenant_audit_breach", labels) is None
 
 
+def test_one_tenants_changes_leave_another_tenants_series_alone() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, process=False)
+
+    def observe(namespace: str, name: str, reason: str) -> None:
+        conditions = [
+            {"type": "Compliant", "status": "True" if reason == "NoViolations" else "False", "reason": reason}
+        ]
+        status = {"conditions": conditions, "usage": {"keys": 3, "memoryBytes": 100}}
+        metrics.observe("MemoryTenant", namespace, name, status, {"quota": {"keys": 10}})
+
+    observe("ns", "t", "NoViolations")
+    observe("ns", "t2", "NoViolations")
+    observe("other", "t", "NoViolations")  # the same name in another namespace is another tenant
+    observe("ns", "t", "Violations")
+    metrics.observe_job("ns", "t", "retention", succeeded=False, finished_at=5.0)
+    metrics.forget("MemoryTenant", "ns", "t")
+    for namespace, name in (("ns", "t2"), ("other", "t")):
+        labels = {"namespace": namespace, "name": name}
+        assert registry.get_sample_value("agentmemory_tenant_compliant", {**labels, "reason": "NoViolations"}) == 1
+        assert registry.get_sample_value("agentmemory_tenant_quota_ratio", {**labels, "resource": "keys"}) == 0.3
+        assert registry.get_sample_value("agentmemory_tenant_job_last_success", {**labels, "job": "retention"}) is None
+    gone = {"namespace": "ns", "name": "t"}
+    assert registry.get_sample_value("agentmemory_tenant_usage_keys", gone) is None
+    assert registry.get_sample_value("agentmemory_tenant_job_last_success", {**gone, "job": "retention"}) is None
+
+
 def test_a_failed_reconcile_keeps_the_last_measured_usage() -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry, process=False)
