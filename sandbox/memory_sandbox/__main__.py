@@ -8,6 +8,7 @@ agent-memory-sandbox run-cronjob NS NAME  run a CronJob of a running sandbox onc
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import time
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _wait_until_interrupted(sandbox: Sandbox) -> None:
-    print(f"\nThe sandbox stays up. In another shell:\n  export KUBECONFIG={sandbox.kubeconfig}")
+    print(f"\nThe sandbox stays up. In another shell:\n  export KUBECONFIG={shlex.quote(str(sandbox.kubeconfig))}")
     print("  kubectl get agentmemory -A\nPress Ctrl-C to stop it (every process it started is stopped).")
     while sandbox.operator is None or sandbox.operator.poll() is None:
         time.sleep(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ Say = Callable[[str], None]
 
 
 def _show(sandbox: Sandbox, say: Say, *args: str) -> str:
-    say(f"\n$ kubectl {' '.join(args)}")
+    say(f"\n$ {shlex.join(['kubectl', *args])}")  # pastes into a shell as shown
     out = sandbox.kubectl(*args).stdout.rstrip()
     say(out)
     return out
@@ -181,6 +182,19 @@ def run_demo(sandbox: Sandbox, samples: Path, say: Say = print, *, timeout: floa
 
 def show_report(sandbox: Sandbox, say: Say, timeout: float = 60.0) -> bool:
     """Run the clinical tenant's compliance-report CronJob as a kubelet would and show what gets published."""
+    from memory_client import AgentMemory  # noqa: PLC0415 - as in agents_converse
+
+    say("\n# clinical-notes/intake records a visit through the library (HIPAA: masked, encrypted, reads audited):")
+    intake = {
+        **_credentials(sandbox, "team-research", "clinical-notes-intake-memory-credentials"),
+        **_credentials(sandbox, "team-research", "clinical-notes-memory-keys"),
+    }
+    with AgentMemory.from_env(intake) as memory:
+        visit = memory.conversation("visit-981", subject="patient-7")
+        visit.append("human", "Dizzy since Monday. My SSN is 123-45-6789, mail results to pat@example.org")
+        visit.append("ai", "Noted; a follow-up is booked for Thursday.")
+        for message in visit.last(10):
+            say(f"  {message.role:>5}: {message.content}")
     say("\n# The tenant's compliance report CronJob, run once (the sandbox plays the kubelet):")
     _show(sandbox, say, "get", "cronjobs", "-n", "team-research")
     run = sandbox.run_cronjob("team-research", "clinical-notes-memory-report")
@@ -192,6 +206,9 @@ def show_report(sandbox: Sandbox, say: Say, timeout: float = 60.0) -> bool:
             say("  the operator did not publish the report in time")
             return False
         time.sleep(0.5)
-    _show(sandbox, say, "get", "configmap", "clinical-notes-compliance-report", "-n", "team-research",
-          "-o", "jsonpath={.data.summary\\.md}")  # fmt: skip
-    return run.succeeded
+    summary = _show(sandbox, say, "get", "configmap", "clinical-notes-compliance-report", "-n", "team-research",
+                    "-o", "jsonpath={.data.summary\\.md}")  # fmt: skip
+    if "FAIL" in summary:
+        say("# The failures are real: the isolation probe above wrote plain values without a TTL with intake's")
+        say("# own credentials, outside the library; the report measures the live data, not only the library's.")
+    return run.succeeded and "Audit: 0 events" not in summary

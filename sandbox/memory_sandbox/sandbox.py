@@ -121,7 +121,8 @@ class Sandbox:
         pick_port: Callable[[], int] = free_port,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="agentmemory-sandbox-")
-        self.workdir = Path(workdir or (self._tmp.name if self._tmp else "."))
+        # absolute: the KUBECONFIG it prints must work from any directory
+        self.workdir = Path(workdir or (self._tmp.name if self._tmp else ".")).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = self.workdir / "kubeconfig"
         self.engine = Engine(binary=engine_binary)

@@ -48,6 +48,8 @@ def test_retention_job_enforces_the_maximum_and_reports_to_status(sandbox: Sandb
     run = sandbox.run_cronjob(namespace, "forgetful-memory-retention")
 
     assert run.succeeded, run.stderr
+    result = json.loads(run.stdout.splitlines()[-1])  # one JSON object per line, the result last
+    assert (result["job"], result["status"], result["entries_removed"]) == ("retention", "succeeded", "1")
     assert [fields["m"] for _, fields in client.xrange(stream)] == ["new"]
     assert 0 < client.ttl(note) <= 30 * 86400
     assert not client.hexists(sizes, f"{prefix}agent:bot:conv:gone:s2")
@@ -67,7 +69,9 @@ def test_retention_job_without_credentials_fails_clearly() -> None:
     env = {"PATH": os.environ["PATH"]}
     done = subprocess.run([str(jobs), "retention"], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 2
-    assert "REDIS_URL is not set" in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert json.loads(line) == {"job": "retention", "status": "failed", "error": json.loads(line)["error"]}
+    assert "REDIS_URL is not set" in json.loads(line)["error"]
 
 
 def test_report_finds_planted_violations_and_publishes_them(sandbox: Sandbox, namespace: str) -> None:
@@ -84,6 +88,8 @@ def test_report_finds_planted_violations_and_publishes_them(sandbox: Sandbox, na
     run = sandbox.run_cronjob(namespace, "audited-memory-report")
 
     assert run.succeeded, run.stderr
+    printed = json.loads(run.stdout.splitlines()[-1])
+    assert printed["report"]["score"] == int(printed["score"]) and "markdown" not in printed  # an object, no Markdown
     summary = wait_until(
         lambda: get_json(sandbox, "memorytenant", "audited", "-n", namespace)["status"].get("compliance"),
         what="the report summary in status",
@@ -169,6 +175,8 @@ def test_a_job_that_fails_on_tenant_data_is_recorded_as_failed_not_running(sandb
     run = sandbox.run_cronjob(namespace, "garbled-memory-retention")
     assert not run.succeeded
     assert "Traceback" not in run.stderr and "ValueError" in run.stderr
+    assert json.loads(run.stderr.splitlines()[0])["status"] == "failed"
+    assert json.loads(run.stdout.splitlines()[-1])["status"] == "failed"
 
     def reported() -> dict[str, str] | None:
         jobs = get_json(sandbox, "memorytenant", "garbled", "-n", namespace)["status"].get("jobs", [])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 import redis
 
-from memory_sandbox.demo import DEFAULT_SAMPLES, agents_converse, langgraph_resumes, prove_isolation
+from memory_sandbox.demo import DEFAULT_SAMPLES, agents_converse, langgraph_resumes, prove_isolation, run_demo
 from memory_sandbox.demo_cluster import run_cluster_demo
-from memory_sandbox.sandbox import Sandbox
+from memory_sandbox.sandbox import Sandbox, kubectl_binary
 from tests.e2e.conftest import (
     apply,
     condition,
@@ -41,6 +44,30 @@ def test_samples_become_ready_with_working_isolated_credentials(sandbox: Sandbox
     assert prove_isolation(sandbox, lambda _line: None)
     assert agents_converse(sandbox, lambda _line: None)  # the demo's two agents, through the library
     assert langgraph_resumes(sandbox, lambda _line: None)  # the demo's LangGraph agent, one process per turn
+
+
+def test_the_demo_holds_and_every_command_it_prints_pastes_into_bash(sandbox: Sandbox) -> None:
+    """`make demo`'s steps, and each `$ kubectl ...` line it prints run by bash exactly as printed: it exits 0
+    and, where the output cannot change between two runs (jsonpath), prints what the demo showed."""
+    lines: list[str] = []
+    assert run_demo(sandbox, DEFAULT_SAMPLES, lines.append)
+    shown = "\n".join(lines).split("\n$ ")[1:]  # each: the command line, then its output
+    commands = [[*block.split("\n", 1), ""][:2] for block in shown]
+    assert len(commands) >= 10
+    assert any("jsonpath={range" in command for command, _ in commands)  # the one that broke bash unquoted
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(sandbox.kubeconfig),  # what the demo tells the user to export
+        "KUBECACHEDIR": str(sandbox.workdir / "kube-cache"),
+        "PATH": f"{kubectl_binary().parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    for command, output in commands:
+        done = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+        assert done.returncode == 0, f"{command}: {done.stderr}"
+        if "jsonpath=" in command and "effectivePolicy" not in command:
+            assert done.stdout.strip() == output.strip(), command
 
 
 def test_status_conditions_follow_api_conventions(sandbox: Sandbox, namespace: str) -> None:

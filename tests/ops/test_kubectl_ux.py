@@ -29,3 +29,6 @@ def test_explain_describes_the_spec_fields(lifecycle: Lifecycle) -> None:
     for field in ("isolation", "agents", "quota", "deletionPolicy", "storeRef"):
         assert field in out
     assert "strict" in out and "Retain" in out  # descriptions, not just names
+    flat = " ".join(out.split())  # kubectl wraps descriptions
+    for default in ("Default: moderate.", "Default: Retain."):  # explain prints descriptions, not schema defaults
+        assert default in flat

@@ -56,3 +56,8 @@ def test_report_follows_the_policy_schedule() -> None:
     minute, hour, dom, month, dow = weekly.split()
     assert (hour, dom, month, dow) == ("6", "*", "*", "1")
     assert 0 <= int(minute) < 60
+
+
+def test_schedules_are_in_utc_not_the_controller_managers_zone() -> None:
+    for job in (retention_cronjob(tenant(), IMAGE), report_cronjob(tenant(), Requirements(), IMAGE)):
+        assert job["spec"]["timeZone"] == "UTC"

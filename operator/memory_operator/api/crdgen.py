@@ -50,7 +50,19 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     out = {key: _structural(value, defs) for key, value in node.items() if key not in _DROP | {"properties"}}
     if "properties" in node:  # property names are data, not schema keywords: never drop one named "title"
         out["properties"] = {name: _structural(sub, defs) for name, sub in node["properties"].items()}
+    sentence = default_sentence(out.get("default"))
+    if sentence and sentence not in out.get("description", ""):  # `kubectl explain` shows descriptions, not defaults
+        out["description"] = f"{out.get('description', '').rstrip()} {sentence}".lstrip()
     return out
+
+
+def default_sentence(value: Any) -> str | None:
+    """How a scalar default reads at the end of a field's description (None: no default, "" or a structured one)."""
+    if isinstance(value, bool):
+        return f"Default: {str(value).lower()}."
+    if isinstance(value, int | float) or (isinstance(value, str) and value):
+        return f"Default: {value}."
+    return None
 
 
 def _collapse_any_of(node: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from memory_operator.api.crdgen import KINDS, crd_for
+from memory_operator.api.crdgen import KINDS, crd_for, default_sentence
 
 __all__ = ["render"]
 
@@ -30,7 +30,9 @@ def _constraints(node: dict[str, Any]) -> str:
         if key in node:
             parts.append(f"{label} {node[key]}")
     if "default" in node:
-        parts.append(f"default `{node['default']}`")
+        sentence = default_sentence(node["default"])  # else already said at the end of the description
+        if sentence is None or sentence not in str(node.get("description", "")):
+            parts.append(f"default `{node['default']}`")
     return "; ".join(parts)
 
 

@@ -42,6 +42,8 @@ ROLE_JOB_SERVICE_ACCOUNT = "job-service-account"
 
 RETENTION_SCHEDULE = "H H * * *"  # daily, at a time spread per tenant
 JOB_DEADLINE_SECONDS = 3600
+#: schedules are read in UTC wherever the controller-manager runs (CronJob timeZone, Kubernetes >= 1.27)
+SCHEDULE_TIME_ZONE = "UTC"
 
 
 def cronjob_name(tenant: str, job: str) -> str:
@@ -109,6 +111,7 @@ def _cronjob(tenant: MemoryTenant, job: str, schedule: str, image: str) -> dict[
         },
         "spec": {
             "schedule": spread_schedule(schedule, f"{tenant.namespace}/{tenant.name}/{job}"),
+            "timeZone": SCHEDULE_TIME_ZONE,
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": JOB_DEADLINE_SECONDS,
             "successfulJobsHistoryLimit": 3,

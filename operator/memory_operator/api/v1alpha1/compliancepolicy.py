@@ -107,8 +107,9 @@ class Overrides(WireModel):
         default=None,
         alias="reportSchedule",
         max_length=100,
-        description="Cron schedule of the compliance report. 'H' in a field is replaced by a value spread per "
-        "tenant with a stable hash (e.g. 'H 6 * * 1': Mondays between 06:00 and 06:59).",
+        description="Cron schedule of the compliance report, in UTC (the CronJobs set timeZone: UTC). 'H' in a "
+        "field is replaced by a value spread per tenant with a stable hash (e.g. 'H 6 * * 1': Mondays between "
+        "06:00 and 06:59 UTC).",
     )
 
 
