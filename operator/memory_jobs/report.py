@@ -24,7 +24,7 @@ from memory_client.contract import DAY_MS, DRIFT_ACTION, JOB_FACTS, MESSAGE_FIEL
 from memory_client.seal import Seal, TrailInfo, verify_trail
 from memory_jobs.env import JobEnv
 
-__all__ = ["Check", "build_report", "render_markdown", "run_report"]
+__all__ = ["Check", "audit_summary", "build_report", "render_markdown", "run_report"]
 
 _MESSAGE = MESSAGE_FIELD.encode()
 SAMPLE_ENTRIES = 20  # per stream, for the plaintext check
@@ -133,7 +133,9 @@ class _Summary:
             self.subjects.add(hash(subject))
 
 
-def _audit(client: redis.Redis, env: JobEnv, now_ms: int) -> dict[str, Any]:
+def audit_summary(client: redis.Redis, env: JobEnv, now_ms: int) -> dict[str, Any]:
+    """The trail in brief and its integrity, walked against the operator's seal (the report's audit section;
+    `kubectl agentmemory verify-audit` runs it too)."""
     seal = _seal(client, env)
     info = _trail_info(client, env.audit_key)
 
@@ -248,7 +250,7 @@ def _with_survey(client: redis.Redis, env: JobEnv, measured: dict[str, int]) -> 
 def run_report(client: redis.Redis, env: JobEnv, now_ms: int | None = None) -> dict[str, str]:
     now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     measured = _with_survey(client, env, _measure(client, env, now_ms))
-    report = build_report(env, measured, _audit(client, env, now_ms), now_ms)
+    report = build_report(env, measured, audit_summary(client, env, now_ms), now_ms)
     return {
         "report": json.dumps(report, sort_keys=True, separators=(",", ":")),
         "markdown": render_markdown(report),

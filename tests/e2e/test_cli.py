@@ -1,0 +1,118 @@
+"""e2e: `kubectl agentmemory` found by kubectl as a plugin on PATH, against the sandbox and the operator process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from memory_client import AgentMemory
+from memory_sandbox.sandbox import Sandbox, kubectl_binary
+from tests.e2e.conftest import apply, get_json, login, secret, tenant_manifest, wait_condition, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def plugin(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl agentmemory ARGS` as a user runs it: kubectl finds kubectl-agentmemory on PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), str(kubectl_binary().parent), os.environ["PATH"]])
+    env = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig), "PATH": path}
+    command = [str(kubectl_binary()), "agentmemory", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def test_status_shows_a_tenant_as_a_tree_and_as_data(sandbox: Sandbox, namespace: str) -> None:
+    apply(sandbox, tenant_manifest(namespace, "shop", agents=["cart"], quota={"keys": 500}))
+    tenant = wait_condition(sandbox, namespace, "shop", "True")
+
+    text = plugin(sandbox, "status", "shop", "-n", namespace)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith(f"MemoryTenant {namespace}/shop (moderate): Ready True (Provisioned)")
+    assert any(line.startswith("├─ MemoryStore sandbox (Standalone, valkey") for line in lines)
+    for user in tenant["status"]["users"]:
+        assert any(line.strip("│├└─ ").startswith(user["name"]) for line in lines), user
+    for name in ("shop-memory-credentials", "shop-cart-memory-credentials", "shop-memory-job-credentials"):
+        assert f"{name}: present" in text.stdout
+    assert any("retention: '" in line and "UTC" in line for line in lines)
+    assert any(line.strip("│├└─ ").startswith("keys ") and line.endswith(" of 500") for line in lines)
+
+    data = json.loads(plugin(sandbox, "status", "shop", "-n", namespace, "-o", "json").stdout)
+    assert data["ready"]["status"] == "True" and data["store"]["found"]
+    assert [u["name"] for u in data["users"]] == [u["name"] for u in tenant["status"]["users"]]
+    assert all(s["present"] for s in data["secrets"]) and len(data["secrets"]) == 4  # + keys: encryption on
+    assert data["keyPrefix"] == tenant["status"]["keyPrefix"]
+    as_yaml = yaml.safe_load(plugin(sandbox, "status", "shop", "-n", namespace, "-o", "yaml").stdout)
+    assert as_yaml == data
+
+
+def test_exit_codes_tell_scripts_what_happened(sandbox: Sandbox, namespace: str) -> None:
+    missing = plugin(sandbox, "status", "nobody", "-n", namespace)
+    assert missing.returncode == 3 and f"memorytenant {namespace}/nobody not found" in missing.stderr
+    apply(sandbox, tenant_manifest(namespace, "fine"))
+    apply(sandbox, tenant_manifest(namespace, "stranded", storeRef={"name": "no-such-store"}))
+    wait_condition(sandbox, namespace, "fine", "True")
+    wait_condition(sandbox, namespace, "stranded", "False")
+
+    assert plugin(sandbox, "status", "fine", "-n", namespace).returncode == 0
+    stranded = plugin(sandbox, "status", "stranded", "-n", namespace)
+    assert stranded.returncode == 1 and "MemoryStore no-such-store (Standalone): NOT FOUND" in stranded.stdout
+    table = plugin(sandbox, "status", "-n", namespace)
+    assert table.returncode == 1  # one of them is not Ready
+    rows = {line.split()[1]: line.split() for line in table.stdout.splitlines()[1:]}
+    assert rows["fine"][2] == "True" and rows["stranded"][2] == "False"
+    assert plugin(sandbox, "report", "fine", "-n", namespace).returncode == 3  # no report yet
+    usage = plugin(sandbox, "status", "fine", "-n", namespace, "-o", "xml")
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_report_and_verify_audit_and_a_trail_rewritten_with_the_agents_own_credentials(
+    sandbox: Sandbox, namespace: str
+) -> None:
+    apply(sandbox, tenant_manifest(namespace, "ledger", agents=["bot"]))
+    wait_condition(sandbox, namespace, "ledger", "True")
+    env = {
+        **secret(sandbox, namespace, "ledger-bot-memory-credentials"),
+        **secret(sandbox, namespace, "ledger-memory-keys"),
+    }
+    with AgentMemory.from_env(env) as memory:
+        chat = memory.conversation("c1", subject="s1")
+        for i in range(3):
+            chat.append("human", f"message {i}")
+
+    def sealed() -> bool:
+        audit = get_json(sandbox, "memorytenant", "ledger", "-n", namespace)["status"].get("audit") or {}
+        return int(audit.get("verified") or 0) >= 3
+
+    wait_until(sealed, 30, "the operator to seal the three events")
+    verified = plugin(sandbox, "verify-audit", "ledger", "-n", namespace)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verifies" in verified.stdout.splitlines()[0] and "held to the operator's seal" in verified.stdout
+    as_json = json.loads(plugin(sandbox, "verify-audit", "ledger", "-n", namespace, "-o", "json").stdout)
+    assert as_json["integrity"]["ok"] and as_json["events"] == 3 and as_json["byAction"] == {"save": 3}
+
+    run = sandbox.run_cronjob(namespace, "ledger-memory-report")
+    assert run.succeeded, run.stderr
+    wait_until(lambda: plugin(sandbox, "report", "ledger", "-n", namespace).returncode != 3, 30, "the report")
+    report = plugin(sandbox, "report", "ledger", "-n", namespace, "-o", "json")
+    published = json.loads(
+        get_json(sandbox, "configmap", "ledger-compliance-report", "-n", namespace)["data"]["report.json"]
+    )
+    assert json.loads(report.stdout) == published
+    assert report.returncode == (1 if published["violations"] else 0)
+    text = plugin(sandbox, "report", "ledger", "-n", namespace)
+    assert text.stdout.startswith(f"# Compliance report: {namespace}/ledger")
+
+    # the attack of issue 7: the agent's own credentials replace the whole history with one forged event
+    agent = login(sandbox, namespace, "ledger-bot-memory-credentials")
+    audit_key = get_json(sandbox, "memorytenant", "ledger", "-n", namespace)["status"]["audit"]["stream"]
+    agent.xadd(audit_key, {"action": "save", "actor": "forger", "prev": "0" * 64}, maxlen=1, approximate=False)
+    broken = plugin(sandbox, "verify-audit", "ledger", "-n", namespace)
+    assert broken.returncode == 1
+    assert "DOES NOT VERIFY" in broken.stdout.splitlines()[0]
+    assert env["REDIS_PASSWORD"] not in broken.stdout + broken.stderr
