@@ -9,12 +9,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from memory_client import AgentMemory
 from memory_sandbox.sandbox import Sandbox
-from tests.e2e.conftest import apply, get_json, login, secret, tenant_manifest, wait_condition, wait_until
+from tests.e2e.conftest import (
+    RESYNC_SECONDS,
+    apply,
+    get_json,
+    login,
+    secret,
+    tenant_manifest,
+    wait_condition,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -139,6 +149,15 @@ def test_report_detects_an_audit_trail_cut_short_by_a_tenant(sandbox: Sandbox, n
 
     published = wait_until(report, what="the report ConfigMap")
     assert [v["check"] for v in published["violations"]] == ["audit_integrity"]
+
+    def warned() -> list[dict[str, Any]]:
+        events = get_json(sandbox, "events", "-n", namespace, "--field-selector", "involvedObject.name=cutter")
+        return [e for e in events["items"] if e["reason"] == "ComplianceViolations"]
+
+    (event,) = wait_until(warned, what="a ComplianceViolations Event")
+    assert event["type"] == "Warning" and "audit_integrity" in event["message"]
+    time.sleep(3 * RESYNC_SECONDS)  # three more passes over the same report: no new Event (nor a count bump)
+    assert [e.get("count", 1) for e in warned()] == [event.get("count", 1)]
 
 
 def test_report_finds_acl_rules_the_operator_had_to_restore(sandbox: Sandbox, namespace: str) -> None:

@@ -29,7 +29,15 @@ from memory_operator.deps import Deps
 from memory_operator.errors import NameConflict
 from memory_operator.reconcilers.common import Event, condition
 
-__all__ = ["MAX_SEAL_ENTRIES", "SealPass", "audit_status", "compliant_condition", "seal_key", "seal_trail"]
+__all__ = [
+    "MAX_SEAL_ENTRIES",
+    "SealPass",
+    "audit_status",
+    "compliant_condition",
+    "seal_key",
+    "seal_trail",
+    "violations_message",
+]
 
 #: Entries verified per pass at most; a trail that grew more continues from there on the next pass.
 MAX_SEAL_ENTRIES: Final = 100_000
@@ -159,6 +167,12 @@ def audit_status(seal: Seal) -> AuditSeal:
     )
 
 
+def violations_message(report: ComplianceSummary, failed: list[str]) -> str:
+    """What a report with violations found (the Compliant message and the ComplianceViolations Event)."""
+    checks = ", ".join(failed) or f"{report.violations} check(s)"
+    return f"report of {report.generated_at}: score {report.score}, failed: {checks}"
+
+
 def compliant_condition(
     seal: Seal, report: ComplianceSummary | None, failed: list[str], generation: int, now: datetime
 ) -> Condition:
@@ -171,8 +185,6 @@ def compliant_condition(
     if report is None:
         return condition("Compliant", "Unknown", "NoReportYet", "no compliance report has run yet", generation, now)
     if report.violations:
-        checks = ", ".join(failed) or f"{report.violations} check(s)"
-        message = f"report of {report.generated_at}: score {report.score}, failed: {checks}"
-        return condition("Compliant", "False", "Violations", message, generation, now)
+        return condition("Compliant", "False", "Violations", violations_message(report, failed), generation, now)
     message = f"report of {report.generated_at}: every check passed; the audit trail is sealed"
     return condition("Compliant", "True", "NoViolations", message, generation, now)

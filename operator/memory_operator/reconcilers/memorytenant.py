@@ -89,7 +89,13 @@ from memory_operator.errors import (
     describe_validation_error,
 )
 from memory_operator.policy import PolicyContradiction, effective_for_tenant, encryption_in_force
-from memory_operator.reconcilers.audit import SealPass, audit_status, compliant_condition, seal_trail
+from memory_operator.reconcilers.audit import (
+    SealPass,
+    audit_status,
+    compliant_condition,
+    seal_trail,
+    violations_message,
+)
 from memory_operator.reconcilers.common import Event, Outcome, condition, store_errors, with_conditions
 from memory_operator.surveys import SurveyTarget
 
@@ -636,6 +642,10 @@ def _status(
             now,
         )
     compliant = compliant_condition(sealed.seal, evidence.compliance, evidence.failed, generation, now)
+    report, previous = evidence.compliance, tenant.status.compliance
+    if report is not None and report.violations and (previous is None or previous.generated_at != report.generated_at):
+        # once per report that found something, not every pass while it stands
+        events.append(Event("ComplianceViolations", violations_message(report, evidence.failed), "Warning"))
     return Outcome(with_conditions(status, generation, ready_provisioned, ready, compliant), events)
 
 
