@@ -63,12 +63,10 @@ def apply(sandbox: Sandbox, *docs: dict[str, Any], check: bool = True) -> Any:
 
 
 def tenant_manifest(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "agentmemory.io/v1alpha1",
-        "kind": "MemoryTenant",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if spec.get("deletionPolicy") == "Delete":  # confirmed, as a user who means it would (README "Deletion")
+        metadata["annotations"] = {"agentmemory.io/confirm-deletion": name}
+    return {"apiVersion": "agentmemory.io/v1alpha1", "kind": "MemoryTenant", "metadata": metadata, "spec": spec}
 
 
 def get_json(sandbox: Sandbox, *args: str) -> Any:

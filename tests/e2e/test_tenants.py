@@ -186,6 +186,29 @@ def test_kubectl_delete_revokes_access_and_follows_the_deletion_policy(
         assert remaining == set()
 
 
+def test_a_prune_of_an_unconfirmed_delete_tenant_keeps_its_data(sandbox: Sandbox, namespace: str) -> None:
+    """What a GitOps prune does: `kubectl delete` of a deletionPolicy Delete tenant whose manifest has no
+    confirmation annotation. Access is revoked; the data and keyring are not destroyed, and a Warning says why."""
+    manifest = tenant_manifest(namespace, "pruned", deletionPolicy="Delete")
+    del manifest["metadata"]["annotations"]
+    apply(sandbox, manifest)
+    obj = wait_condition(sandbox, namespace, "pruned", "True")
+    key = f"{obj['status']['keyPrefix']}memory"
+    login(sandbox, namespace, "pruned-memory-credentials").set(key, "still needed")
+
+    sandbox.kubectl("delete", "memorytenant", "pruned", "-n", namespace, "--timeout=30s")
+
+    admin = sandbox.engine.admin_client()
+    assert admin.execute_command("ACL", "GETUSER", f"mt_{namespace}_pruned") is None
+    assert admin.get(key) == b"still needed"
+    assert {s["metadata"]["name"] for s in get_json(sandbox, "secrets", "-n", namespace)["items"]} == {
+        "pruned-memory-keys"
+    }
+    events = get_json(sandbox, "events", "-n", namespace, "--field-selector", "involvedObject.name=pruned")["items"]
+    (warning,) = [e for e in events if e["reason"] == "DeletionNotConfirmed"]
+    assert warning["type"] == "Warning" and "agentmemory.io/confirm-deletion" in warning["message"]
+
+
 def test_the_cluster_demo_survives_the_loss_of_the_tenants_primary(sandbox: Sandbox) -> None:
     """`demo --cluster`: a mode: Cluster store (3 x 1 on loopback), a tenant on it Ready through the operator as a
     process, its agent's appends kept across a SIGKILL of the primary that serves it."""

@@ -58,8 +58,13 @@ def store_pass(api_client: k8s.ApiClient, name: str, deps: Deps) -> Outcome[Any]
     return memorystore.reconcile(MemoryStore.from_body(body), deps)
 
 
-def make_tenant(api_client: k8s.ApiClient, namespace: str, name: str, **spec: Any) -> MemoryTenant:
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "MemoryTenant", "metadata": {"name": name}, "spec": spec}
+def make_tenant(
+    api_client: k8s.ApiClient, namespace: str, name: str, *, annotations: dict[str, str] | None = None, **spec: Any
+) -> MemoryTenant:
+    if spec.get("deletionPolicy") == "Delete" and annotations is None:  # as a user who means it would
+        annotations = {"agentmemory.io/confirm-deletion": name}
+    metadata = {"name": name, "annotations": annotations or {}}
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "MemoryTenant", "metadata": metadata, "spec": spec}
     created = custom(api_client).create_namespaced_custom_object(GROUP, VERSION, namespace, "memorytenants", body)
     return MemoryTenant.from_body(created)
 

@@ -415,6 +415,28 @@ def test_delete_policy_erases_keys_and_keyring(
         core(api_client).read_namespaced_secret("gone-memory-keys", namespace)
 
 
+@pytest.mark.parametrize("annotation", [None, "another-tenant"], ids=["absent", "naming-another-tenant"])
+def test_delete_without_the_confirmation_naming_the_tenant_keeps_the_data(
+    api_client: k8s.ApiClient, engine: Engine, deps: Deps, namespace: str, annotation: str | None
+) -> None:
+    """A GitOps prune (or a CRD reinstall) deleting a tenant with deletionPolicy Delete must not destroy data that
+    nobody confirmed: access goes, the data and keyring stay, and a Warning says why."""
+    annotations = {} if annotation is None else {"agentmemory.io/confirm-deletion": annotation}
+    store = make_store(api_client, engine)
+    tenant = make_tenant(api_client, namespace, "kept", storeRef={"name": store}, deletionPolicy="Delete",
+                         annotations=annotations)  # fmt: skip
+    tenant = settled(tenant, reconciler.reconcile(tenant, deps))
+    login(api_client, namespace, "kept-memory-credentials").set(f"{tenant.status.key_prefix}fact", "42")
+
+    events = reconciler.finalize(tenant, deps)
+
+    assert [e.reason for e in events] == ["AccessRevoked", "DeletionNotConfirmed", "DataRetained"]
+    assert events[1].type == "Warning" and "agentmemory.io/confirm-deletion" in events[1].message
+    assert engine.admin_client().get(f"{tenant.status.key_prefix}fact") == b"42"
+    keys = core(api_client).read_namespaced_secret("kept-memory-keys", namespace)
+    assert not keys.metadata.owner_references  # orphaned, as with Retain: a tenant of the same name adopts it
+
+
 def test_never_provisioned_tenant_finalizes_without_a_store(
     api_client: k8s.ApiClient, deps: Deps, namespace: str
 ) -> None:

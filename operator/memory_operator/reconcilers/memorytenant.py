@@ -31,6 +31,7 @@ from memory_operator.api.v1alpha1 import (
 )
 from memory_operator.api.v1alpha1.memorystore import CLUSTER
 from memory_operator.api.v1alpha1.memorytenant import (
+    CONFIRM_DELETION_ANNOTATION,
     MAX_TENANT_NAME,
     TENANT_NAME_TOO_LONG,
     AuditSeal,
@@ -910,18 +911,27 @@ def _finalize(tenant: MemoryTenant, deps: Deps) -> list[Event]:
             events = [Event("AccessRevoked", f"ACL users {', '.join(usernames)} deleted")]
         else:
             events = [Event("AccessRevoked", f"no ACL user of this tenant was left on MemoryStore {store.name}")]
-        if tenant.spec.deletion_policy == "Delete":  # the audit trail and its seal stay: evidence outlives data
+        if tenant.deletes_data:  # the audit trail and its seal stay: evidence outlives data
             removed = admin.scan_delete(prefix)
             admin.scan_delete(layout.results)
     keys_name = keys_secret_name(tenant.name)
     keys = deps.kube.get_secret(tenant.namespace, keys_name)
     ours = keys is not None and carries_our_marks(keys, tenant.name, ROLE_KEYS)  # a foreign Secret is never touched
-    if tenant.spec.deletion_policy == "Delete":
+    if tenant.deletes_data:
         if ours:
             deps.kube.delete_secret(tenant.namespace, keys_name)
         events.append(Event("DataDeleted", f"{removed} keys under {prefix} and the keyring deleted"))
-    else:
-        if ours:
-            deps.kube.orphan_secret(tenant.namespace, keys_name)
-        events.append(Event("DataRetained", f"keys under {prefix} and Secret {keys_name} kept"))
+        return events
+    if ours:
+        deps.kube.orphan_secret(tenant.namespace, keys_name)
+    if tenant.spec.deletion_policy == "Delete":
+        events.append(
+            Event(
+                "DeletionNotConfirmed",
+                f"deletionPolicy Delete, but annotation {CONFIRM_DELETION_ANNOTATION} does not name "
+                f"{tenant.name!r}: the data was not deleted",
+                "Warning",
+            )
+        )
+    events.append(Event("DataRetained", f"keys under {prefix} and Secret {keys_name} kept"))
     return events

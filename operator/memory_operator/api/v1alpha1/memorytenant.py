@@ -11,6 +11,7 @@ from memory_operator.api.base import WireModel
 from memory_operator.api.quantity import QUANTITY_PATTERN, parse_bytes
 from memory_operator.api.v1alpha1.common import (
     AGE_COLUMN,
+    GROUP,
     READY_COLUMNS,
     CustomObject,
     DnsLabel,
@@ -143,7 +144,9 @@ class MemoryTenantSpec(WireModel):
         default="Retain",
         alias="deletionPolicy",
         description="On deletion access is always revoked. Retain keeps the data and the keyring Secret "
-        "(a tenant of the same name adopts them again); Delete removes both.",
+        "(a tenant of the same name adopts them again); Delete removes both, but only when the tenant carries "
+        "the annotation agentmemory.io/confirm-deletion: <its name>; without it the data and keyring are kept "
+        "and a DeletionNotConfirmed Event says so (a GitOps prune or a CRD reinstall must not destroy data).",
     )
 
     @field_validator("agents")
@@ -249,6 +252,10 @@ class MemoryTenantStatus(StatusBase):
     )
 
 
+#: deletionPolicy Delete erases data only when this annotation names the tenant (MemoryTenant.deletes_data)
+CONFIRM_DELETION_ANNOTATION = f"{GROUP}/confirm-deletion"
+
+
 class MemoryTenant(CustomObject):
     """A MemoryTenant object as the reconcilers see it."""
 
@@ -284,3 +291,9 @@ class MemoryTenant(CustomObject):
     def namespace(self) -> str:
         assert self.metadata.namespace is not None, "MemoryTenant is namespaced"
         return self.metadata.namespace
+
+    @property
+    def deletes_data(self) -> bool:
+        """deletionPolicy Delete, confirmed by the annotation naming this very tenant (a copied one does not)."""
+        confirmed = self.metadata.annotations.get(CONFIRM_DELETION_ANNOTATION) == self.metadata.name
+        return self.spec.deletion_policy == "Delete" and confirmed
