@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from memory_client.contract import JOB_REPORT, JOB_RETENTION
+from memory_operator.api.v1alpha1.memorytenant import CONFIRM_DELETION_ANNOTATION
 from memory_operator.builders.cronjobs import cronjob_name, report_configmap_name
 from memory_operator.builders.meta import credentials_secret_name, job_credentials_secret_name, keys_secret_name
 
@@ -48,6 +49,10 @@ def tenant_document(
         "ready": _brief(conditions.get("Ready")),
         "compliant": _brief(conditions.get("Compliant")),
         "isolation": spec.get("isolation", "moderate"),
+        "deletion": {
+            "policy": spec.get("deletionPolicy", "Retain"),
+            "confirmed": (meta.get("annotations") or {}).get(CONFIRM_DELETION_ANNOTATION) == name,
+        },
         "keyPrefix": status.get("keyPrefix"),
         "store": {
             "name": status.get("store") or (spec.get("storeRef") or {}).get("name"),
@@ -153,6 +158,12 @@ def render_tree(doc: Mapping[str, Any]) -> str:
         compliance_lines.append(f"audit trail BREACH: {audit['breach']}")
     elif audit:
         compliance_lines.append(f"audit trail: {audit.get('verified', 0)} entries verified against the seal")
+    deletion = doc["deletion"]
+    on_delete = "revokes access, keeps the data and keyring (Retain)"
+    if deletion["policy"] == "Delete" and deletion["confirmed"]:
+        on_delete = "revokes access, deletes the data and keyring (confirmed)"
+    elif deletion["policy"] == "Delete":
+        on_delete = f"revokes access, KEEPS the data: Delete is not confirmed by {CONFIRM_DELETION_ANNOTATION}"
     branches = [
         (store_head, nodes),
         (f"ACL users ({len(users)})", users),
@@ -162,6 +173,7 @@ def render_tree(doc: Mapping[str, Any]) -> str:
         ("Compliance", compliance_lines),
         ("Conditions", [_condition_line(c["type"], _brief(c)) for c in doc["conditions"]]),
     ]
+    branches.insert(-1, (f"On deletion: {on_delete}", []))
     title = f"MemoryTenant {doc['namespace']}/{doc['name']} ({doc['isolation']}): " + _condition_line(
         "Ready", doc["ready"]
     )

@@ -46,6 +46,17 @@ def test_a_complete_tenant_is_healthy_and_its_tree_shows_the_cluster_nodes() -> 
     assert "MemoryStore s (Cluster, valkey 9.1.2): Ready True (Connected)" in tree
     assert "10.0.0.2:6379 replica shard 0 online, missing 3 user(s)" in tree
     assert "retention: CronJob t-memory-retention MISSING" in tree
+    assert "On deletion: revokes access, keeps the data and keyring (Retain)" in tree
+
+
+def test_the_tree_says_whether_a_delete_policy_is_confirmed() -> None:
+    body = tenant()
+    body["spec"]["deletionPolicy"] = "Delete"
+    assert "KEEPS the data: Delete is not confirmed" in render_tree(tenant_document(body, STORE, SECRETS, {}))
+    body["metadata"]["annotations"] = {"agentmemory.io/confirm-deletion": "t"}
+    doc = tenant_document(body, STORE, SECRETS, {})
+    assert doc["deletion"] == {"policy": "Delete", "confirmed": True}
+    assert "deletes the data and keyring (confirmed)" in render_tree(doc)
 
 
 def test_a_missing_secret_or_a_false_compliant_is_not_healthy() -> None:
