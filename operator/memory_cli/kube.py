@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -15,6 +16,7 @@ from memory_operator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
 __all__ = ["Kube", "NotFoundError", "current_namespace"]
 
 MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+T = TypeVar("T")
 
 
 class NotFoundError(LookupError):
@@ -39,12 +41,10 @@ class Kube:
         self._batch = k8s.BatchV1Api(api)
 
     def tenant(self, namespace: str, name: str) -> dict[str, Any]:
-        try:
-            found = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "memorytenants", name)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise NotFoundError(f"memorytenant {namespace}/{name} not found") from None
-            raise
+        read = self._custom.get_namespaced_custom_object
+        found = _found(
+            lambda: read(GROUP, VERSION, namespace, "memorytenants", name), f"memorytenant {namespace}/{name}"
+        )
         return cast(dict[str, Any], found)
 
     def tenants(self, namespace: str | None) -> list[dict[str, Any]]:
@@ -68,12 +68,7 @@ class Kube:
         return {str(item.metadata.name) for item in listed.items if item.metadata}
 
     def secret_data(self, namespace: str, name: str) -> dict[str, str]:
-        try:
-            secret = self._core.read_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise NotFoundError(f"secret {namespace}/{name} not found") from None
-            raise
+        secret = _found(lambda: self._core.read_namespaced_secret(name, namespace), f"secret {namespace}/{name}")
         return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
 
     def cronjobs(self, namespace: str) -> dict[str, dict[str, Any]]:
@@ -93,10 +88,15 @@ class Kube:
         }
 
     def configmap(self, namespace: str, name: str) -> dict[str, str]:
-        try:
-            found = self._core.read_namespaced_config_map(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise NotFoundError(f"configmap {namespace}/{name} not found") from None
-            raise
+        found = _found(lambda: self._core.read_namespaced_config_map(name, namespace), f"configmap {namespace}/{name}")
         return dict(found.data or {})
+
+
+def _found(read: Callable[[], T], what: str) -> T:
+    """`read()`, with a 404 as NotFoundError naming `what`."""
+    try:
+        return read()
+    except ApiException as exc:
+        if exc.status == 404:
+            raise NotFoundError(f"{what} not found") from None
+        raise
