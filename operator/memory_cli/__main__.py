@@ -1,7 +1,7 @@
 """kubectl agentmemory: the tenants of agent-memory-operator for people (and, with -o json|yaml, for scripts).
 
     kubectl agentmemory status [TENANT] [-n NS | -A] [-o text|json|yaml]
-    kubectl agentmemory report TENANT [-n NS] [-o text|json]
+    kubectl agentmemory report TENANT [-n NS] [-o text|json] [--html FILE]
     kubectl agentmemory verify-audit TENANT [-n NS] [--redis-url URL] [-o text|json]
 
 Exit codes: 0 all is well; 1 the answer is bad news (a tenant not Ready or not compliant or missing a Secret,
@@ -23,6 +23,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 
+from memory_cli.html import render_html
 from memory_cli.kube import Kube, NotFoundError, current_namespace
 from memory_cli.views import healthy, render_table, render_tree, tenant_document
 from memory_jobs.env import JobEnv, JobEnvError
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("-A", "--all-namespaces", action="store_true", help="the table over every namespace")
     report = command("report", "the tenant's last compliance report (Markdown, or its JSON)", ("text", "json"))
     report.add_argument("tenant")
+    report.add_argument("--html", metavar="FILE", help="also write it as one self-contained HTML page with charts")
     verify = command("verify-audit", "walk the tenant's audit trail against the operator's seal", ("text", "json"))
     verify.add_argument("tenant")
     verify.add_argument(
@@ -109,6 +111,11 @@ def _report(kube: Kube, args: argparse.Namespace, namespace: str) -> int:
             "operator has not published the result"
         ) from None
     report = json.loads(data.get("report.json") or "{}")
+    if args.html:
+        history = json.loads(data.get("history.json") or "[]")
+        with open(args.html, "w", encoding="utf-8") as page:
+            page.write(render_html(report, history))
+        print(f"wrote {args.html}", file=sys.stderr)
     print(data.get("summary.md", "").rstrip() if args.output == "text" else json.dumps(report, indent=2))
     return BAD_NEWS if report.get("violations") else OK
 
@@ -166,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         return ERROR
     except JobEnvError as exc:
         print(f"kubectl agentmemory: the jobs' credentials Secret is not usable: {exc}", file=sys.stderr)
+        return ERROR
+    except OSError as exc:  # --html FILE not writable
+        print(f"kubectl agentmemory: {exc}", file=sys.stderr)
         return ERROR
     except redis.RedisError as exc:  # redis-py messages name the host and port, never the password
         print(f"kubectl agentmemory: the store did not answer: {type(exc).__name__}: {exc}", file=sys.stderr)

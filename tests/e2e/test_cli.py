@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,81 @@ def test_report_and_verify_audit_and_a_trail_rewritten_with_the_agents_own_crede
     assert broken.returncode == 1
     assert "DOES NOT VERIFY" in broken.stdout.splitlines()[0]
     assert env["REDIS_PASSWORD"] not in broken.stdout + broken.stderr
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")  # fmt: skip
+
+
+class _DataElements(HTMLParser):
+    """Every element of a rendered DOM that carries data-* attributes: (tag, {attribute: value})."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        data = {k: v or "" for k, v in attrs if k.startswith("data-")}
+        if data:
+            self.found.append((tag, data))
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM.exists(), "headless Chromium is needed (Debian: apt-get install chromium; .ci/run does)"
+    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.iterdir()))}"
+    command = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_html_report_renders_its_charts_in_chromium(sandbox: Sandbox, namespace: str, tmp_path: Path) -> None:
+    apply(sandbox, tenant_manifest(namespace, "charted", agents=["bot"]))
+    wait_condition(sandbox, namespace, "charted", "True")
+    env = {
+        **secret(sandbox, namespace, "charted-bot-memory-credentials"),
+        **secret(sandbox, namespace, "charted-memory-keys"),
+    }
+    with AgentMemory.from_env(env) as memory:
+        chat = memory.conversation("c1", subject="s1")
+        for i in range(3):
+            chat.append("human", f"message {i}")
+        chat.last(3)  # reads are audited too where the policy says so; either way the chart must match
+
+    def history() -> list[dict[str, object]]:
+        cm = sandbox.kubectl(
+            "get", "configmap", "charted-compliance-report", "-n", namespace, "-o", "json", check=False
+        )
+        return json.loads(json.loads(cm.stdout)["data"].get("history.json") or "[]") if cm.returncode == 0 else []
+
+    for run in (1, 2):  # two reports (a second apart: their times differ) -> two runs in the history
+        assert sandbox.run_cronjob(namespace, "charted-memory-report").succeeded
+        wait_until(lambda run=run: len(history()) == run, 30, f"report {run} in history.json")
+        time.sleep(1.1)
+    page = tmp_path / "report.html"
+    written = plugin(sandbox, "report", "charted", "-n", namespace, "--html", str(page))
+    assert written.returncode in (0, 1), written.stderr
+    data = get_json(sandbox, "configmap", "charted-compliance-report", "-n", namespace)["data"]
+    report, runs = json.loads(data["report.json"]), json.loads(data["history.json"])
+    assert "http://" not in page.read_text().replace("http://www.w3.org/2000/svg", "")  # nothing fetched
+
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr
+    parser = _DataElements()
+    parser.feed(dom.stdout)
+    charts = {d["data-chart"] for tag, d in parser.found if tag == "svg" and "data-chart" in d}
+    assert charts == {"audit-by-action", "checks", "score-history"}
+    bars = [d for tag, d in parser.found if tag == "g"]
+    labels = {d["data-label"]: float(d["data-value"]) for d in bars}
+    for action, count in report["audit"]["byAction"].items():
+        assert labels[action] == count
+    for check in report["checks"]:
+        assert labels[check["name"]] == check["count"]
+    assert [float(d["data-value"]) for d in bars[-len(runs) :]] == [r["score"] for r in runs] and len(runs) == 2
+    (score,) = [d["data-score"] for _, d in parser.found if "data-score" in d]
+    assert int(score) == report["score"]
+    assert {d["data-check"] for _, d in parser.found if "data-check" in d} == {c["name"] for c in report["checks"]}
+
+    shot = tmp_path / "report.png"
+    taken = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1000,2200", "--hide-scrollbars", page.as_uri())
+    assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", taken.stderr
+    assert shot.stat().st_size > 20_000  # a page with text and charts, not a blank one

@@ -7,6 +7,7 @@ the tenant's namespace on the store, and the operator surfaces it in the tenant'
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from memory_client import contract
@@ -33,6 +34,7 @@ __all__ = [
     "report_configmap",
     "report_configmap_name",
     "report_cronjob",
+    "report_history",
     "retention_cronjob",
 ]
 
@@ -153,8 +155,30 @@ def report_cronjob(tenant: MemoryTenant, policy: Requirements, image: str) -> di
     return _cronjob(tenant, contract.JOB_REPORT, policy.report_schedule, image)
 
 
-def report_configmap(tenant: MemoryTenant, report_json: str, markdown: str) -> dict[str, Any]:
-    """The last compliance report, where platform teams (and auditors) read it: `<tenant>-compliance-report`."""
+#: how many reports `history.json` of the report ConfigMap keeps (newest last)
+REPORT_HISTORY = 10
+
+
+def report_history(previous: str | None, report: dict[str, Any]) -> str:
+    """`history.json` after `report`: the last REPORT_HISTORY reports in brief (time, score, failed checks), newest
+    last; the same report again changes nothing. An unreadable previous history starts afresh."""
+    try:
+        runs = [r for r in json.loads(previous or "[]") if isinstance(r, dict)]
+    except ValueError:
+        runs = []
+    entry = {
+        "generatedAt": report.get("generatedAt"),
+        "score": report.get("score"),
+        "failed": [str(v.get("check")) for v in report.get("violations") or () if isinstance(v, dict)],
+    }
+    if not runs or runs[-1].get("generatedAt") != entry["generatedAt"]:
+        runs.append(entry)
+    return json.dumps(runs[-REPORT_HISTORY:], separators=(",", ":"))
+
+
+def report_configmap(tenant: MemoryTenant, report_json: str, markdown: str, history: str = "[]") -> dict[str, Any]:
+    """The last compliance report, where platform teams (and auditors) read it: `<tenant>-compliance-report`,
+    with the brief history of the last reports (`history.json`)."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -164,5 +188,5 @@ def report_configmap(tenant: MemoryTenant, report_json: str, markdown: str) -> d
             "labels": tenant_labels(tenant, ROLE_REPORT),
             "ownerReferences": [owner_reference(tenant)],
         },
-        "data": {"report.json": report_json, "summary.md": markdown},
+        "data": {"report.json": report_json, "summary.md": markdown, "history.json": history},
     }

@@ -51,6 +51,7 @@ from memory_operator.builders.cronjobs import (
     report_configmap,
     report_configmap_name,
     report_cronjob,
+    report_history,
     retention_cronjob,
 )
 from memory_operator.builders.keyring import KEY_BYTES, KEYRING_KEY, Keyring, KeyringError, KeyringKey
@@ -254,11 +255,12 @@ def _claim_children(tenant: MemoryTenant, users: list[acl.AclUser], deps: Deps) 
         name = cronjob_name(tenant.name, job)
         cronjobs_found[name] = found = deps.kube.get_cronjob(ns, name)
         _claim(found, "CronJob", tenant, job_role(job))
-    _claim(deps.kube.get_configmap(ns, report_configmap_name(tenant.name)), "ConfigMap", tenant, ROLE_REPORT)
+    report = deps.kube.get_configmap(ns, report_configmap_name(tenant.name))
+    _claim(report, "ConfigMap", tenant, ROLE_REPORT)
     account = deps.kube.get_service_account(ns, JOB_SERVICE_ACCOUNT)
     if account is not None and not carries_our_marks(account, None, ROLE_JOB_SERVICE_ACCOUNT):
         raise _conflict("ServiceAccount", tenant, JOB_SERVICE_ACCOUNT)
-    return _Children(secrets_found, cronjobs_found, account_exists=account is not None)
+    return _Children(secrets_found, cronjobs_found, account_exists=account is not None, report=report)
 
 
 class _Children:
@@ -270,9 +272,11 @@ class _Children:
         secrets_found: dict[str, dict[str, Any] | None],
         cronjobs_found: dict[str, dict[str, Any] | None],
         account_exists: bool,
+        report: dict[str, Any] | None = None,
     ) -> None:
         self.secrets, self.cronjobs = secrets_found, cronjobs_found
         self.account_exists = account_exists
+        self.report = report  # the report ConfigMap as read (its history.json carries on)
 
 
 class _Guard:
@@ -581,7 +585,7 @@ def _evidence(
         surveyed = _survey(tenant, store, policy, admin, deps)
     jobs = _job_runs(records)
     guard()
-    compliance, failed = _publish_report(tenant, records[contract.JOB_REPORT], deps)
+    compliance, failed = _publish_report(tenant, records[contract.JOB_REPORT], placed.children.report, deps)
     # Keys written around the library (with the tenant's credentials, outside its index) count too, from the
     # store's hourly survey: the quota cannot be evaded by not indexing, for longer than one survey interval.
     keys = max(measured.keys, int(surveyed.get("data_keys", "0") or 0))
@@ -770,10 +774,10 @@ def _job_runs(records: dict[str, dict[str, str]]) -> list[JobRun]:
 
 
 def _publish_report(
-    tenant: MemoryTenant, record: dict[str, str], deps: Deps
+    tenant: MemoryTenant, record: dict[str, str], published: dict[str, Any] | None, deps: Deps
 ) -> tuple[ComplianceSummary | None, list[str]]:
-    """The report job's last document as a ConfigMap, and its gist for status (None until one exists), with the
-    names of the checks that failed."""
+    """The report job's last document as a ConfigMap (with the history of the last reports carried on from the
+    `published` one), and its gist for status (None until one exists), with the names of the checks that failed."""
     if not record.get("report"):
         return tenant.status.compliance, []
     try:
@@ -787,7 +791,8 @@ def _publish_report(
         )
     except (ValueError, KeyError, TypeError):
         return tenant.status.compliance, []  # the jobs' own output, still checked for shape before it is shown
-    deps.kube.apply_configmap(report_configmap(tenant, record["report"], record.get("markdown", "")))
+    history = report_history(((published or {}).get("data") or {}).get("history.json"), report)
+    deps.kube.apply_configmap(report_configmap(tenant, record["report"], record.get("markdown", ""), history))
     return summary, failed
 
 
