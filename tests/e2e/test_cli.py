@@ -28,6 +28,21 @@ def plugin(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
+def tenant_with_three_messages(sandbox: Sandbox, namespace: str, name: str) -> dict[str, str]:
+    """A Ready tenant with agent `bot`, which appended three messages through the library; the agent's env."""
+    apply(sandbox, tenant_manifest(namespace, name, agents=["bot"]))
+    wait_condition(sandbox, namespace, name, "True")
+    env = {
+        **secret(sandbox, namespace, f"{name}-bot-memory-credentials"),
+        **secret(sandbox, namespace, f"{name}-memory-keys"),
+    }
+    with AgentMemory.from_env(env) as memory:
+        chat = memory.conversation("c1", subject="s1")
+        for i in range(3):
+            chat.append("human", f"message {i}")
+    return env
+
+
 def test_status_shows_a_tenant_as_a_tree_and_as_data(sandbox: Sandbox, namespace: str) -> None:
     apply(sandbox, tenant_manifest(namespace, "shop", agents=["cart"], quota={"keys": 500}))
     tenant = wait_condition(sandbox, namespace, "shop", "True")
@@ -82,16 +97,7 @@ def _exit_codes(sandbox: Sandbox, namespace: str) -> None:
 def test_report_and_verify_audit_and_a_trail_rewritten_with_the_agents_own_credentials(
     sandbox: Sandbox, namespace: str
 ) -> None:
-    apply(sandbox, tenant_manifest(namespace, "ledger", agents=["bot"]))
-    wait_condition(sandbox, namespace, "ledger", "True")
-    env = {
-        **secret(sandbox, namespace, "ledger-bot-memory-credentials"),
-        **secret(sandbox, namespace, "ledger-memory-keys"),
-    }
-    with AgentMemory.from_env(env) as memory:
-        chat = memory.conversation("c1", subject="s1")
-        for i in range(3):
-            chat.append("human", f"message {i}")
+    env = tenant_with_three_messages(sandbox, namespace, "ledger")
 
     def sealed() -> bool:
         audit = get_json(sandbox, "memorytenant", "ledger", "-n", namespace)["status"].get("audit") or {}
@@ -152,17 +158,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_html_report_renders_its_charts_in_chromium(sandbox: Sandbox, namespace: str, tmp_path: Path) -> None:
-    apply(sandbox, tenant_manifest(namespace, "charted", agents=["bot"]))
-    wait_condition(sandbox, namespace, "charted", "True")
-    env = {
-        **secret(sandbox, namespace, "charted-bot-memory-credentials"),
-        **secret(sandbox, namespace, "charted-memory-keys"),
-    }
-    with AgentMemory.from_env(env) as memory:
-        chat = memory.conversation("c1", subject="s1")
-        for i in range(3):
-            chat.append("human", f"message {i}")
-        chat.last(3)  # reads are audited too where the policy says so; either way the chart must match
+    tenant_with_three_messages(sandbox, namespace, "charted")
 
     def history() -> list[dict[str, object]]:
         cm = sandbox.kubectl(
