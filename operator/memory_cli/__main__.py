@@ -25,7 +25,7 @@ from kubernetes.config import ConfigException
 
 from memory_cli.html import render_html
 from memory_cli.kube import Kube, NotFoundError, current_namespace
-from memory_cli.views import healthy, render_table, render_tree, tenant_document
+from memory_cli.views import healthy, is_ready, render_table, render_tree, tenant_document
 from memory_jobs.env import JobEnv, JobEnvError
 from memory_jobs.report import audit_summary
 from memory_operator.builders.cronjobs import report_configmap_name
@@ -85,9 +85,7 @@ def _status(kube: Kube, args: argparse.Namespace, namespace: str) -> int:
             print(render_table(tenants))
         else:
             print(f"No MemoryTenants in {'any namespace' if args.all_namespaces else namespace}.")
-        ready = all(any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in (t.get("status") or {}).get("conditions") or ()) for t in tenants)  # fmt: skip
-        return OK if ready else BAD_NEWS
+        return OK if all(is_ready(t) for t in tenants) else BAD_NEWS
     tenant = kube.tenant(namespace, args.tenant)
     store_name = (tenant.get("status") or {}).get("store") or ((tenant.get("spec") or {}).get("storeRef") or {}).get(
         "name"
@@ -165,21 +163,22 @@ def main(argv: list[str] | None = None) -> int:
     except NotFoundError as exc:
         print(f"kubectl agentmemory: {exc}", file=sys.stderr)
         return NOT_FOUND
-    except ConfigException as exc:
-        print(f"kubectl agentmemory: no usable kubeconfig ({exc})", file=sys.stderr)
+    except (ConfigException, ApiException, JobEnvError, OSError, redis.RedisError) as exc:
+        print(f"kubectl agentmemory: {_describe(exc)}", file=sys.stderr)
         return ERROR
-    except ApiException as exc:
-        print(f"kubectl agentmemory: the Kubernetes API answered {exc.status} {exc.reason}", file=sys.stderr)
-        return ERROR
-    except JobEnvError as exc:
-        print(f"kubectl agentmemory: the jobs' credentials Secret is not usable: {exc}", file=sys.stderr)
-        return ERROR
-    except OSError as exc:  # --html FILE not writable
-        print(f"kubectl agentmemory: {exc}", file=sys.stderr)
-        return ERROR
-    except redis.RedisError as exc:  # redis-py messages name the host and port, never the password
-        print(f"kubectl agentmemory: the store did not answer: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return ERROR
+
+
+def _describe(exc: Exception) -> str:
+    """What went wrong, for stderr: never a Secret's value (redis-py names host and port, not the password)."""
+    if isinstance(exc, ConfigException):
+        return f"no usable kubeconfig ({exc})"
+    if isinstance(exc, ApiException):
+        return f"the Kubernetes API answered {exc.status} {exc.reason}"
+    if isinstance(exc, JobEnvError):
+        return f"the jobs' credentials Secret is not usable: {exc}"
+    if isinstance(exc, redis.RedisError):
+        return f"the store did not answer: {type(exc).__name__}: {exc}"
+    return str(exc)  # OSError: --html FILE not writable
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from memory_operator.api.v1alpha1.memorytenant import CONFIRM_DELETION_ANNOTATIO
 from memory_operator.builders.cronjobs import cronjob_name, report_configmap_name
 from memory_operator.builders.meta import credentials_secret_name, job_credentials_secret_name, keys_secret_name
 
-__all__ = ["healthy", "render_table", "render_tree", "tenant_document"]
+__all__ = ["healthy", "is_ready", "render_table", "render_tree", "tenant_document"]
 
 Obj = Mapping[str, Any]
 
@@ -78,6 +78,11 @@ def tenant_document(
         "audit": status.get("audit") or {},
         "conditions": list(conditions.values()),
     }
+
+
+def is_ready(tenant: Obj) -> bool:
+    """The tenant's Ready condition is True."""
+    return bool(_brief(_conditions(tenant).get("Ready"))["status"] == "True")
 
 
 def healthy(document: Mapping[str, Any]) -> bool:
